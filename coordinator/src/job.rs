@@ -1,0 +1,277 @@
+//! Running one job: plan, form the cluster, watch it, summarise.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use archetype_job::{open_url, JobConfig, JobLayout};
+use archetype_lfm::shard::ShardSpec;
+use archetype_proto::v1;
+use archetype_job::wire::shard_to_wire;
+use indicatif::{ProgressBar, ProgressStyle};
+use tracing::{error, info};
+
+use crate::plan::{assign, plan_shards};
+use crate::server::CoordinatorState;
+use crate::summary::{JobSummary, MemberSummary};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("planning failed: {0}")]
+    Plan(String),
+    #[error("{0}")]
+    Cluster(String),
+    #[error("worker {worker} failed: {error}")]
+    Worker { worker: String, error: String },
+    #[error("{0}")]
+    Output(String),
+}
+
+/// A job id that sorts by submission time and names the job.
+pub fn new_job_id(name: &str) -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let clean: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .collect();
+    format!("{}-{}-{:03}", clean, now.as_secs(), now.subsec_millis())
+}
+
+pub struct JobRun {
+    pub job_id: String,
+    pub config: JobConfig,
+    /// Show progress bars on the terminal.
+    pub progress_bars: bool,
+}
+
+fn set_status(state: &CoordinatorState, job_id: &str, status: &str, error: &str) {
+    let mut reg = state.lock();
+    let e = reg.job_status.entry(job_id.to_string()).or_default();
+    e.job_id = job_id.to_string();
+    e.state = status.to_string();
+    e.error = error.to_string();
+}
+
+/// Runs a job to its end and returns its summary (also written to the object store).
+pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary, JobError> {
+    let JobRun {
+        job_id,
+        config,
+        progress_bars,
+    } = run;
+    let t0 = Instant::now();
+    let mut phases: BTreeMap<String, f64> = BTreeMap::new();
+    let out_root = open_url(&config.output.url).map_err(|e| JobError::Output(e.to_string()))?;
+    let layout = JobLayout::new(&out_root, &job_id);
+
+    set_status(state, &job_id, "planning", "");
+    let shards = match plan_shards(&config).await {
+        Ok(s) => s,
+        Err(e) => {
+            set_status(state, &job_id, "failed", &e.to_string());
+            return Err(JobError::Plan(e.to_string()));
+        }
+    };
+    let input_bytes: u64 = shards.iter().map(|s| s.end - s.start).sum();
+    info!(job = job_id, shards = shards.len(), "planned");
+    phases.insert("plan".into(), t0.elapsed().as_secs_f64());
+
+    set_status(state, &job_id, "waiting_for_workers", "");
+    let t_wait = Instant::now();
+    let members = wait_for_workers(state, config.cluster.workers, config.cluster.register_timeout_s)
+        .await
+        .inspect_err(|e| set_status(state, &job_id, "failed", &e.to_string()))?;
+    phases.insert("wait_for_workers".into(), t_wait.elapsed().as_secs_f64());
+
+    // Form the cluster: index = registration order among the chosen members.
+    let peers: Vec<String> = members.iter().map(|m| m.info.timely_address.clone()).collect();
+    let assignment = assign(&shards, members.len());
+    let config_toml = config.to_toml();
+    let mut tasks: Vec<(String, String)> = Vec::new();
+    let mut member_summaries = Vec::new();
+    for (i, (m, mine)) in members.iter().zip(&assignment).enumerate() {
+        let task_id = format!("{job_id}/aggregate/{i}");
+        member_summaries.push(MemberSummary {
+            index: i,
+            worker_id: m.id.clone(),
+            hostname: m.info.hostname.clone(),
+            timely_address: m.info.timely_address.clone(),
+            cores: m.info.cores,
+            memory_bytes: m.info.memory_bytes,
+            gpus: m.info.gpus.clone(),
+            shards: mine.len(),
+            bytes: mine.iter().map(|s| s.end - s.start).sum(),
+        });
+        state.queue_task(
+            &m.id,
+            v1::Task {
+                job_id: job_id.clone(),
+                task_id: task_id.clone(),
+                kind: Some(v1::task::Kind::Aggregate(v1::AggregateTask {
+                    process_index: i as u32,
+                    peers: peers.clone(),
+                    threads: config.cluster.threads as u32,
+                    config_toml: config_toml.clone(),
+                    output_url: layout.root.url.clone(),
+                    shards: mine.iter().map(shard_to_wire).collect(),
+                })),
+            },
+        );
+        tasks.push((task_id, m.id.clone()));
+    }
+    set_status(state, &job_id, "aggregating", "");
+    info!(job = job_id, members = members.len(), ?peers, "cluster formed; aggregating");
+
+    let t_agg = Instant::now();
+    let results = watch(state, &tasks, &job_id, input_bytes, progress_bars, config.cluster.lease_ms)
+        .await
+        .inspect_err(|e| {
+            error!(job = job_id, error = %e, "job failed");
+            set_status(state, &job_id, "failed", &e.to_string());
+        })?;
+    phases.insert("aggregate".into(), t_agg.elapsed().as_secs_f64());
+    phases.insert("total".into(), t0.elapsed().as_secs_f64());
+
+    let summary = JobSummary::build(
+        &job_id,
+        &config,
+        &layout,
+        &shards,
+        member_summaries,
+        &results,
+        phases,
+    );
+    let written = summary.write(&layout).await;
+    let status_json = serde_json::to_string(&summary).unwrap_or_default();
+    {
+        let mut reg = state.lock();
+        let e = reg.job_status.entry(job_id.clone()).or_default();
+        e.state = if summary.error.is_some() { "failed" } else { "succeeded" }.to_string();
+        e.error = summary.error.clone().unwrap_or_default();
+        e.summary_json = status_json;
+    }
+    written.map_err(|e| JobError::Output(e.to_string()))?;
+    Ok(summary)
+}
+
+async fn wait_for_workers(
+    state: &CoordinatorState,
+    n: usize,
+    timeout_s: u64,
+) -> Result<Vec<crate::server::WorkerEntry>, JobError> {
+    let deadline = Instant::now() + Duration::from_secs(timeout_s);
+    loop {
+        let notified = state.events.notified();
+        let live: Vec<_> = state
+            .live_workers()
+            .into_iter()
+            .filter(|w| w.pending.is_none() && w.running.is_none())
+            .collect();
+        if live.len() >= n {
+            return Ok(live.into_iter().take(n).collect());
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(JobError::Cluster(format!(
+                "only {} of {} workers registered within {} s",
+                live.len(),
+                n,
+                timeout_s
+            )));
+        }
+        let _ = tokio::time::timeout((deadline - now).min(Duration::from_millis(500)), notified).await;
+    }
+}
+
+fn bar(progress_bars: bool, total: u64) -> ProgressBar {
+    if !progress_bars {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} aggregate [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+/// Waits for every task's result, failing fast when a member reports an error or loses its lease.
+async fn watch(
+    state: &CoordinatorState,
+    tasks: &[(String, String)],
+    job_id: &str,
+    input_bytes: u64,
+    progress_bars: bool,
+    lease_ms: u64,
+) -> Result<Vec<v1::TaskResult>, JobError> {
+    let pb = bar(progress_bars, input_bytes);
+    let lease = Duration::from_millis(lease_ms);
+    let ids: Vec<String> = tasks.iter().map(|t| t.0.clone()).collect();
+    loop {
+        let notified = state.events.notified();
+        let mut failure: Option<JobError> = None;
+        let mut done = Vec::new();
+        {
+            let reg = state.lock();
+            let mut bytes = 0u64;
+            let mut events = 0u64;
+            for (task_id, worker_id) in tasks {
+                if let Some(r) = reg.results.get(task_id) {
+                    if !r.ok && failure.is_none() {
+                        failure = Some(JobError::Worker {
+                            worker: worker_id.clone(),
+                            error: r.error.clone(),
+                        });
+                    }
+                    done.push(r.clone());
+                    continue;
+                }
+                if let Some(p) = reg.progress.get(task_id) {
+                    for c in &p.counters {
+                        match c.name.as_str() {
+                            "bytes_read" => bytes += c.value,
+                            "events_read" => events += c.value,
+                            _ => {}
+                        }
+                    }
+                }
+                let lost = match reg.workers.get(worker_id) {
+                    None => Some("it is no longer registered".to_string()),
+                    Some(w) if w.last_seen.elapsed() > lease => Some(format!(
+                        "no heartbeat for {} ms (lease {} ms); host {}, timely {}",
+                        w.last_seen.elapsed().as_millis(),
+                        lease_ms,
+                        w.info.hostname,
+                        w.info.timely_address
+                    )),
+                    _ => None,
+                };
+                if let (Some(why), None) = (lost, &failure) {
+                    failure = Some(JobError::Cluster(format!(
+                        "job {job_id}: cluster member {worker_id} was lost during aggregation: {why}. \
+                         The job is failed; its outputs are incomplete (no summary.json was written)."
+                    )));
+                }
+            }
+            pb.set_position(bytes.min(input_bytes));
+            pb.set_message(format!("{events} events"));
+        }
+        if let Some(f) = failure {
+            pb.abandon();
+            state.abort_tasks(&ids, &f.to_string());
+            return Err(f);
+        }
+        if done.len() == tasks.len() {
+            pb.finish_and_clear();
+            done.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+            return Ok(done);
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
+    }
+}
+
+/// The shards of a plan by id, for turning shard-relative positions into file positions.
+pub fn shards_by_id(shards: &[ShardSpec]) -> BTreeMap<u32, &ShardSpec> {
+    shards.iter().map(|s| (s.id, s)).collect()
+}

@@ -1,0 +1,21 @@
+//! The archetype coordinator: the one process a user talks to.
+//!
+//! A job flows through it like this:
+//!
+//! 1. [`plan`] resolves the config's input URLs, fails early on a missing or unreadable input
+//!    (naming the URL and the cause), and cuts every file into shards: byte ranges cut at line
+//!    ends for plain text, row groups for Parquet, whole files when compressed.
+//! 2. [`server`] is the gRPC service workers talk to: registration, leases kept by heartbeat,
+//!    long-polled tasks, progress and results.
+//! 3. [`job`] waits for the cluster's members, hands each its timely process index, the peer
+//!    addresses and its shards, watches leases and progress, and fails the job with a clear
+//!    message when a member is lost.
+//! 4. [`summary`] merges what the members reported, turns rejected-row samples into file and
+//!    line numbers, applies the error budget and writes `summary.json` beside the tables.
+//! 5. [`local`] starts worker processes on loopback for the embedded default.
+
+pub mod job;
+pub mod local;
+pub mod plan;
+pub mod server;
+pub mod summary;

@@ -1,0 +1,339 @@
+//! The coordinator's gRPC service and the registry of workers it keeps.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use archetype_proto::v1;
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status};
+use tracing::{info, warn};
+
+/// What the coordinator knows of one worker.
+#[derive(Clone, Debug)]
+pub struct WorkerEntry {
+    pub id: String,
+    /// Registration order; members are chosen in this order.
+    pub seq: u64,
+    pub info: v1::RegisterRequest,
+    pub last_seen: Instant,
+    /// A task waiting to be taken by the worker's next poll.
+    pub pending: Option<v1::Task>,
+    /// The task the worker is running, once taken.
+    pub running: Option<String>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    pub workers: BTreeMap<String, WorkerEntry>,
+    pub next_seq: u64,
+    /// Task id -> result, as reported.
+    pub results: HashMap<String, v1::TaskResult>,
+    /// Task id -> latest progress report.
+    pub progress: HashMap<String, v1::ProgressReport>,
+    /// Task id -> reason, for tasks whose job failed: the worker is told at its next heartbeat.
+    pub aborted: HashMap<String, String>,
+    /// Jobs submitted over gRPC, waiting for the runner.
+    pub submitted: Vec<(String, String)>,
+    pub job_status: BTreeMap<String, v1::JobStatus>,
+    pub shutting_down: bool,
+}
+
+/// Shared between the gRPC service and the job runner.
+#[derive(Clone)]
+pub struct CoordinatorState {
+    inner: Arc<Mutex<Registry>>,
+    /// Wakes long-polling workers when a task is queued or on shutdown.
+    pub tasks_changed: Arc<Notify>,
+    /// Wakes the job runner when a worker registers or a result arrives.
+    pub events: Arc<Notify>,
+    pub heartbeat_ms: u64,
+    pub lease_ms: u64,
+}
+
+impl CoordinatorState {
+    pub fn new(heartbeat_ms: u64, lease_ms: u64) -> CoordinatorState {
+        CoordinatorState {
+            inner: Arc::default(),
+            tasks_changed: Arc::new(Notify::new()),
+            events: Arc::new(Notify::new()),
+            heartbeat_ms,
+            lease_ms,
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Workers whose lease is current, in registration order.
+    pub fn live_workers(&self) -> Vec<WorkerEntry> {
+        let lease = Duration::from_millis(self.lease_ms);
+        let reg = self.lock();
+        let mut v: Vec<WorkerEntry> = reg
+            .workers
+            .values()
+            .filter(|w| w.last_seen.elapsed() <= lease)
+            .cloned()
+            .collect();
+        v.sort_by_key(|w| w.seq);
+        v
+    }
+
+    pub fn queue_task(&self, worker_id: &str, task: v1::Task) {
+        if let Some(w) = self.lock().workers.get_mut(worker_id) {
+            w.pending = Some(task);
+        }
+        self.tasks_changed.notify_waiters();
+    }
+
+    pub fn abort_tasks(&self, task_ids: &[String], reason: &str) {
+        let mut reg = self.lock();
+        for t in task_ids {
+            reg.aborted.insert(t.clone(), reason.to_string());
+        }
+        for w in reg.workers.values_mut() {
+            if w.pending.as_ref().is_some_and(|p| task_ids.contains(&p.task_id)) {
+                w.pending = None;
+            }
+        }
+    }
+
+    pub fn shutdown(&self) {
+        self.lock().shutting_down = true;
+        self.tasks_changed.notify_waiters();
+    }
+}
+
+pub struct CoordinatorService {
+    pub state: CoordinatorState,
+}
+
+#[tonic::async_trait]
+impl v1::coordinator_server::Coordinator for CoordinatorService {
+    async fn register(
+        &self,
+        request: Request<v1::RegisterRequest>,
+    ) -> Result<Response<v1::RegisterReply>, Status> {
+        let info = request.into_inner();
+        if info.timely_address.is_empty() {
+            return Err(Status::invalid_argument("timely_address is required"));
+        }
+        let id = {
+            let mut reg = self.state.lock();
+            let seq = reg.next_seq;
+            reg.next_seq += 1;
+            let id = format!("w{seq}-{}", info.hostname);
+            info!(
+                worker = id,
+                cores = info.cores,
+                memory_gib = info.memory_bytes as f64 / (1u64 << 30) as f64,
+                gpus = info.gpus.len(),
+                timely = info.timely_address,
+                "worker registered"
+            );
+            reg.workers.insert(
+                id.clone(),
+                WorkerEntry {
+                    id: id.clone(),
+                    seq,
+                    info,
+                    last_seen: Instant::now(),
+                    pending: None,
+                    running: None,
+                },
+            );
+            id
+        };
+        self.state.events.notify_waiters();
+        Ok(Response::new(v1::RegisterReply {
+            worker_id: id,
+            heartbeat_interval_ms: self.state.heartbeat_ms,
+            lease_ms: self.state.lease_ms,
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<v1::HeartbeatRequest>,
+    ) -> Result<Response<v1::HeartbeatReply>, Status> {
+        let hb = request.into_inner();
+        let mut reg = self.state.lock();
+        let abort = if hb.task_id.is_empty() {
+            None
+        } else {
+            reg.aborted.get(&hb.task_id).cloned()
+        };
+        let known = match reg.workers.get_mut(&hb.worker_id) {
+            Some(w) => {
+                w.last_seen = Instant::now();
+                true
+            }
+            None => false,
+        };
+        Ok(Response::new(v1::HeartbeatReply {
+            known,
+            abort_task: abort.is_some(),
+            abort_reason: abort.unwrap_or_default(),
+        }))
+    }
+
+    async fn next_task(
+        &self,
+        request: Request<v1::NextTaskRequest>,
+    ) -> Result<Response<v1::NextTaskReply>, Status> {
+        let req = request.into_inner();
+        let deadline = Instant::now() + Duration::from_millis(req.wait_ms.min(30_000));
+        loop {
+            // Register interest before checking, so a task queued in between still wakes us.
+            let notified = self.state.tasks_changed.notified();
+            {
+                let mut reg = self.state.lock();
+                if reg.shutting_down {
+                    return Ok(Response::new(v1::NextTaskReply {
+                        task: None,
+                        shutdown: true,
+                    }));
+                }
+                let Some(w) = reg.workers.get_mut(&req.worker_id) else {
+                    return Err(Status::not_found(format!(
+                        "worker {} is not registered (lease expired?)",
+                        req.worker_id
+                    )));
+                };
+                w.last_seen = Instant::now();
+                if let Some(task) = w.pending.take() {
+                    w.running = Some(task.task_id.clone());
+                    return Ok(Response::new(v1::NextTaskReply {
+                        task: Some(task),
+                        shutdown: false,
+                    }));
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Response::new(v1::NextTaskReply {
+                    task: None,
+                    shutdown: false,
+                }));
+            }
+            let _ = tokio::time::timeout(deadline - now, notified).await;
+        }
+    }
+
+    async fn report_progress(
+        &self,
+        request: Request<v1::ProgressReport>,
+    ) -> Result<Response<v1::Ack>, Status> {
+        let p = request.into_inner();
+        let mut reg = self.state.lock();
+        if let Some(w) = reg.workers.get_mut(&p.worker_id) {
+            w.last_seen = Instant::now();
+        }
+        reg.progress.insert(p.task_id.clone(), p);
+        Ok(Response::new(v1::Ack {}))
+    }
+
+    async fn report_result(
+        &self,
+        request: Request<v1::TaskResult>,
+    ) -> Result<Response<v1::Ack>, Status> {
+        let r = request.into_inner();
+        {
+            let mut reg = self.state.lock();
+            if let Some(w) = reg.workers.get_mut(&r.worker_id) {
+                w.last_seen = Instant::now();
+                w.running = None;
+            } else {
+                warn!(worker = r.worker_id, "result from an unknown worker");
+            }
+            reg.results.insert(r.task_id.clone(), r);
+        }
+        self.state.events.notify_waiters();
+        Ok(Response::new(v1::Ack {}))
+    }
+
+    async fn submit_job(
+        &self,
+        request: Request<v1::SubmitJobRequest>,
+    ) -> Result<Response<v1::SubmitJobReply>, Status> {
+        let text = request.into_inner().config_toml;
+        let config = archetype_job::JobConfig::from_toml(&text)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let job_id = crate::job::new_job_id(&config.name);
+        {
+            let mut reg = self.state.lock();
+            reg.submitted.push((job_id.clone(), text));
+            reg.job_status.insert(
+                job_id.clone(),
+                v1::JobStatus {
+                    job_id: job_id.clone(),
+                    state: "queued".to_string(),
+                    ..Default::default()
+                },
+            );
+        }
+        self.state.events.notify_waiters();
+        Ok(Response::new(v1::SubmitJobReply { job_id }))
+    }
+
+    async fn get_job(
+        &self,
+        request: Request<v1::GetJobRequest>,
+    ) -> Result<Response<v1::JobStatus>, Status> {
+        let id = request.into_inner().job_id;
+        self.state
+            .lock()
+            .job_status
+            .get(&id)
+            .cloned()
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("no job {id}")))
+    }
+}
+
+/// A gRPC server running in the background.
+pub struct RunningServer {
+    pub addr: std::net::SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl RunningServer {
+    /// `http://addr`, for workers on this host.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.handle).await;
+    }
+}
+
+/// Binds `listen` (port 0 picks one) and serves the coordinator protocol.
+pub async fn start(state: CoordinatorState, listen: &str) -> std::io::Result<RunningServer> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let svc = archetype_proto::CoordinatorServer::new(CoordinatorService { state });
+    let handle = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(svc)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                async {
+                    let _ = rx.await;
+                },
+            ),
+    );
+    info!(%addr, "coordinator listening");
+    Ok(RunningServer {
+        addr,
+        shutdown: Some(tx),
+        handle,
+    })
+}

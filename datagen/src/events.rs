@@ -1,0 +1,435 @@
+//! Listening events: each user's repertoire, re-listening, session timestamps, and the
+//! injected malformed rows, rendered block by block.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::catalogue::Catalogue;
+use crate::config::Resolved;
+use crate::itoa::push_u64;
+use crate::rng::{rng_for, Stream};
+use crate::users::User;
+
+/// First valid event time: 2005-01-01T00:00:00Z.
+pub const TIMESTAMP_MIN: u64 = 1_104_537_600;
+/// Last valid event time: 2014-08-31T23:59:59Z.
+pub const TIMESTAMP_MAX: u64 = 1_409_529_599;
+/// Most listening windows open between these (2011-07-01 and 2014-01-01), which puts the bulk
+/// of the events in 2012-2014 as in LFM-1b.
+const RECENT_FROM: u64 = 1_309_478_400;
+const RECENT_TO: u64 = 1_388_534_400;
+const RECENT_SHARE: f64 = 0.8;
+/// Repertoire size is `REPERTOIRE_SCALE * sqrt(events)`: sublinear, so heavy users re-listen.
+const REPERTOIRE_SCALE: f64 = 5.0;
+/// Zipf exponent of plays over a user's repertoire.
+pub(crate) const RELISTEN_EXPONENT: f64 = 1.0;
+/// Roughly how many tracks make a listening session.
+const MEAN_SESSION_TRACKS: f64 = 10.0;
+
+/// Target events per block; blocks are cut on user boundaries.
+pub(crate) const BLOCK_EVENTS: u64 = 1 << 16;
+
+/// Kinds of bad event rows, in a fixed order for rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadKind {
+    ColumnCount,
+    NotANumber,
+    IdOutOfRange,
+    NonUtf8,
+    TimestampOutOfRange,
+}
+
+impl BadKind {
+    fn from_name(name: &str) -> Option<BadKind> {
+        Some(match name {
+            "column_count" => BadKind::ColumnCount,
+            "not_a_number" => BadKind::NotANumber,
+            "id_out_of_range" => BadKind::IdOutOfRange,
+            "non_utf8" => BadKind::NonUtf8,
+            "timestamp_out_of_range" => BadKind::TimestampOutOfRange,
+            _ => return None,
+        })
+    }
+}
+
+/// An extra malformed line, written just before the valid event with global index `pos`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BadRow {
+    pub pos: u64,
+    pub kind: BadKind,
+    pub variant: u64,
+}
+
+/// Positions and variants of every bad event row, sorted by position. Kept in memory: their
+/// number is bounded by the configuration check.
+pub(crate) fn plan_bad_rows(r: &Resolved) -> Vec<BadRow> {
+    let mut rng = rng_for(r.seed, Stream::BadRows, 0);
+    let mut rows = Vec::new();
+    for (name, &n) in &r.bad_rows {
+        let Some(kind) = BadKind::from_name(name) else {
+            continue;
+        };
+        for _ in 0..n {
+            rows.push(BadRow {
+                pos: rng.random_range(0..r.events),
+                kind,
+                variant: rng.random(),
+            });
+        }
+    }
+    // Stable: rows at the same position keep their generation order.
+    rows.sort_by_key(|b| b.pos);
+    rows
+}
+
+/// Users `start..end`, written as one unit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Block {
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Cuts users into blocks of about [`BLOCK_EVENTS`] events. Depends only on the users, never
+/// on the thread count.
+pub(crate) fn blocks(users: &[User]) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut acc = 0u64;
+    for (i, u) in users.iter().enumerate() {
+        acc += u.events;
+        if acc >= BLOCK_EVENTS {
+            out.push(Block { start, end: i + 1 });
+            start = i + 1;
+            acc = 0;
+        }
+    }
+    if start < users.len() {
+        out.push(Block {
+            start,
+            end: users.len(),
+        });
+    }
+    out
+}
+
+/// Columns of a block for the Parquet writer.
+#[derive(Debug, Default)]
+pub(crate) struct Columns {
+    pub user: Vec<i64>,
+    pub artist: Vec<i64>,
+    pub album: Vec<i64>,
+    pub track: Vec<i64>,
+    pub timestamp: Vec<i64>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Payload {
+    Text(Vec<u8>),
+    Columns(Columns),
+}
+
+/// One rendered block and what it holds.
+#[derive(Debug)]
+pub(crate) struct BlockOut {
+    pub payload: Payload,
+    pub events: u64,
+    pub pairs: u64,
+}
+
+/// Hashes a rank with one multiply-xorshift; std's SipHash costs more than the draw itself.
+#[derive(Default)]
+struct RankHasher(u64);
+
+impl Hasher for RankHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = crate::rng::mix64(self.0 ^ u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = crate::rng::mix64(v);
+    }
+}
+
+type RankSet = HashSet<u64, BuildHasherDefault<RankHasher>>;
+
+/// Everything block rendering reads; shared by all threads.
+pub(crate) struct EventGen<'a> {
+    pub seed: u64,
+    pub catalogue: &'a Catalogue,
+    pub users: &'a [User],
+    pub bad: &'a [BadRow],
+    pub columnar: bool,
+    /// `harmonic[i]` = sum over m in 1..=i+1 of m^-RELISTEN_EXPONENT.
+    harmonic: Vec<f64>,
+}
+
+/// Distinct tracks a user with `events` plays has in its repertoire.
+pub(crate) fn repertoire_size(events: u64) -> usize {
+    let r = (REPERTOIRE_SCALE * (events as f64).sqrt()).round() as u64;
+    r.clamp(1, events.max(1)) as usize
+}
+
+/// Per-thread buffers reused across the users of a block.
+#[derive(Default)]
+struct Scratch {
+    seen: RankSet,
+    ranks: Vec<u64>,
+    /// Pre-rendered `\tartist\talbum\ttrack\t` of each repertoire entry.
+    items: Vec<u8>,
+    item_ends: Vec<usize>,
+    infos: Vec<crate::catalogue::TrackInfo>,
+    times: Vec<u64>,
+    used: Vec<bool>,
+}
+
+impl<'a> EventGen<'a> {
+    pub fn new(
+        seed: u64,
+        catalogue: &'a Catalogue,
+        users: &'a [User],
+        bad: &'a [BadRow],
+        columnar: bool,
+    ) -> EventGen<'a> {
+        let max_rep = users
+            .iter()
+            .map(|u| repertoire_size(u.events))
+            .max()
+            .unwrap_or(1);
+        let mut acc = 0.0;
+        let harmonic = (1..=max_rep)
+            .map(|m| {
+                acc += (m as f64).powf(-RELISTEN_EXPONENT);
+                acc
+            })
+            .collect();
+        EventGen {
+            seed,
+            catalogue,
+            users,
+            bad,
+            columnar,
+            harmonic,
+        }
+    }
+
+    pub fn render(&self, block: Block) -> BlockOut {
+        let users = &self.users[block.start..block.end];
+        let events: u64 = users.iter().map(|u| u.events).sum();
+        let first = users.first().map_or(0, |u| u.first_event);
+        let bad_from = self.bad.partition_point(|b| b.pos < first);
+        let bad_to = self.bad.partition_point(|b| b.pos < first + events);
+        let mut payload = if self.columnar {
+            let cap = events as usize;
+            Payload::Columns(Columns {
+                user: Vec::with_capacity(cap),
+                artist: Vec::with_capacity(cap),
+                album: Vec::with_capacity(cap),
+                track: Vec::with_capacity(cap),
+                timestamp: Vec::with_capacity(cap),
+            })
+        } else {
+            Payload::Text(Vec::with_capacity(
+                events as usize * 44 + (bad_to - bad_from) * 64,
+            ))
+        };
+        let mut scratch = Scratch::default();
+        let mut bad = self.bad[bad_from..bad_to].iter().peekable();
+        let mut pairs = 0u64;
+        for (offset, u) in users.iter().enumerate() {
+            if u.events == 0 {
+                continue;
+            }
+            let mut rng = rng_for(self.seed, Stream::Events, (block.start + offset) as u64);
+            self.repertoire(u, &mut rng, &mut scratch);
+            session_times(u, &mut rng, &mut scratch.times);
+            let total = self.harmonic[scratch.ranks.len() - 1];
+            let mut user_prefix = Vec::with_capacity(12);
+            push_u64(&mut user_prefix, u.id);
+            for (k, &ts) in scratch.times.iter().enumerate() {
+                let j = self.pick(&mut rng, total, scratch.ranks.len());
+                scratch.used[j] = true;
+                match &mut payload {
+                    Payload::Text(out) => {
+                        while let Some(b) = bad.next_if(|b| b.pos == u.first_event + k as u64) {
+                            render_bad(b, u.id, self.catalogue, out);
+                        }
+                        out.extend_from_slice(&user_prefix);
+                        let from = if j == 0 { 0 } else { scratch.item_ends[j - 1] };
+                        out.extend_from_slice(&scratch.items[from..scratch.item_ends[j]]);
+                        push_u64(out, ts);
+                        out.push(b'\n');
+                    }
+                    Payload::Columns(c) => {
+                        let info = scratch.infos[j];
+                        c.user.push(u.id as i64);
+                        c.artist.push(i64::from(info.artist));
+                        c.album.push(i64::from(info.album));
+                        c.track.push(i64::from(info.track));
+                        c.timestamp.push(ts as i64);
+                    }
+                }
+            }
+            pairs += scratch.used.iter().filter(|&&x| x).count() as u64;
+        }
+        BlockOut {
+            payload,
+            events,
+            pairs,
+        }
+    }
+
+    #[inline]
+    fn pick(&self, rng: &mut ChaCha8Rng, total: f64, len: usize) -> usize {
+        let target = rng.random::<f64>() * total;
+        self.harmonic[..len]
+            .partition_point(|&h| h <= target)
+            .min(len - 1)
+    }
+
+    /// Draws the user's distinct tracks: each from its archetype's local music with the user's
+    /// local share, otherwise from global popularity. Draw order is preference order.
+    fn repertoire(&self, u: &User, rng: &mut ChaCha8Rng, s: &mut Scratch) {
+        let want = repertoire_size(u.events);
+        s.seen.clear();
+        s.ranks.clear();
+        // Small catalogues cannot always supply `want` distinct tracks from a skewed law; the
+        // attempt cap keeps that case finite at the cost of a smaller repertoire.
+        let mut attempts = 0;
+        while s.ranks.len() < want && attempts < 8 * want + 16 {
+            attempts += 1;
+            let rank = if rng.random::<f64>() < u.local_share {
+                self.catalogue.local_rank(rng, u.cluster)
+            } else {
+                self.catalogue.global_rank(rng)
+            };
+            if s.seen.insert(rank) {
+                s.ranks.push(rank);
+            }
+        }
+        s.items.clear();
+        s.item_ends.clear();
+        s.infos.clear();
+        for &rank in &s.ranks {
+            let info = self.catalogue.track_info(rank);
+            s.infos.push(info);
+            if !self.columnar {
+                s.items.push(b'\t');
+                push_u64(&mut s.items, u64::from(info.artist));
+                s.items.push(b'\t');
+                push_u64(&mut s.items, u64::from(info.album));
+                s.items.push(b'\t');
+                push_u64(&mut s.items, u64::from(info.track));
+                s.items.push(b'\t');
+                s.item_ends.push(s.items.len());
+            }
+        }
+        s.used.clear();
+        s.used.resize(s.ranks.len(), false);
+    }
+}
+
+/// Event times for one user: sessions of consecutive tracks at random points of the user's
+/// listening window, sorted.
+fn session_times(u: &User, rng: &mut ChaCha8Rng, times: &mut Vec<u64>) {
+    let floor = (u.registered.max(0) as u64).clamp(TIMESTAMP_MIN, TIMESTAMP_MAX - 86_400);
+    let open = if rng.random::<f64>() < RECENT_SHARE {
+        rng.random_range(RECENT_FROM..RECENT_TO)
+    } else {
+        rng.random_range(TIMESTAMP_MIN..RECENT_FROM)
+    };
+    let start = open.max(floor);
+    // Crawls ended at different days; windows close within the last three months.
+    let end = (TIMESTAMP_MAX - rng.random_range(0..90 * 86_400)).max(start + 86_400);
+    let end = end.min(TIMESTAMP_MAX);
+    let n = u.events as usize;
+    times.clear();
+    while times.len() < n {
+        let mut t = rng.random_range(start..=end);
+        let len = (1.0 + -(1.0 - rng.random::<f64>()).ln() * MEAN_SESSION_TRACKS) as usize;
+        for _ in 0..len.clamp(1, 500).min(n - times.len()) {
+            times.push(t.min(end));
+            t += rng.random_range(120..420);
+        }
+    }
+    times.sort_unstable();
+}
+
+const NOT_NUMBERS: [&[u8]; 8] = [b"abc", b"12x4", b"NaN", b"1.5", b"-3", b"", b"0x1f", b"+7"];
+const NON_UTF8: [&[u8]; 4] = [b"12\xff34", b"\xc3\x28", b"caf\xe9", b"\xe2\x82"];
+
+/// Renders one malformed line. Each has exactly one defect, so that a reader classifies it
+/// under the kind it was injected as.
+fn render_bad(b: &BadRow, user: u64, cat: &Catalogue, out: &mut Vec<u8>) {
+    let v = b.variant;
+    let mut fields: [Vec<u8>; 5] = Default::default();
+    push_u64(&mut fields[0], user);
+    push_u64(&mut fields[1], 1 + v % cat.artists);
+    push_u64(&mut fields[2], 1 + (v >> 8) % cat.albums);
+    push_u64(&mut fields[3], 1 + (v >> 16) % cat.tracks);
+    push_u64(
+        &mut fields[4],
+        TIMESTAMP_MIN + (v >> 24) % (TIMESTAMP_MAX - TIMESTAMP_MIN),
+    );
+    let pick = (v >> 40) as usize;
+    let mut columns = 5;
+    match b.kind {
+        BadKind::ColumnCount => columns = if v & 1 == 0 { 4 } else { 6 },
+        BadKind::NotANumber => {
+            fields[1 + pick % 4] = NOT_NUMBERS[(v >> 48) as usize % NOT_NUMBERS.len()].to_vec();
+        }
+        BadKind::IdOutOfRange => {
+            let f = &mut fields[pick % 4];
+            f.clear();
+            push_u64(f, (1u64 << 32) + (v >> 8) % 1_000_000_000_000);
+        }
+        BadKind::NonUtf8 => {
+            fields[pick % 5] = NON_UTF8[(v >> 48) as usize % NON_UTF8.len()].to_vec();
+        }
+        BadKind::TimestampOutOfRange => {
+            // Outside LFM-1b's span and outside any plausible reader window (2001-2033).
+            let ts = if v & 1 == 0 {
+                (v >> 8) % 1_000_000_000
+            } else {
+                2_000_000_001 + (v >> 8) % (u64::from(u32::MAX) - 2_000_000_000)
+            };
+            fields[4].clear();
+            push_u64(&mut fields[4], ts);
+        }
+    }
+    // The sixth column of a too-wide row repeats the track id: still a valid number.
+    let extra = [fields[3].clone()];
+    for (i, f) in fields.iter().chain(extra.iter()).take(columns).enumerate() {
+        if i > 0 {
+            out.push(b'\t');
+        }
+        out.extend_from_slice(f);
+    }
+    out.push(b'\n');
+}
+
+/// The partial line a truncated file ends with: a user id and the start of an artist id.
+pub(crate) fn truncated_line(seed: u64, user: u64, out: &mut Vec<u8>) {
+    push_u64(out, user);
+    out.push(b'\t');
+    push_u64(out, 1 + crate::rng::key(seed, Stream::BadRows, 1) % 9_999);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repertoire_grows_sublinearly() {
+        assert_eq!(repertoire_size(1), 1);
+        assert_eq!(repertoire_size(10), 10);
+        assert_eq!(repertoire_size(400), 100);
+        assert_eq!(repertoire_size(10_000), 500);
+    }
+}

@@ -1,0 +1,323 @@
+//! The typed job configuration, loaded from TOML with command-line overrides.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config {origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("invalid override `{0}`: expected key.path=value")]
+    Override(String),
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// One job: where the data is, what to keep, where to write, and how many workers run it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    /// A label for logs and reports; the job id is derived from it and the submission time.
+    #[serde(default = "default_name")]
+    pub name: String,
+    pub input: InputConfig,
+    #[serde(default)]
+    pub output: OutputConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub filter: FilterConfig,
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+}
+
+fn default_name() -> String {
+    "job".to_string()
+}
+
+/// Input files as URLs (`file://`, `s3://`, `gs://`, `memory://`) or plain local paths.
+/// The encoding follows the extension: `.gz`, `.bz2`, `.zst`, `.parquet`, else plain text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    /// Listening-event files (`LFM-1b_LEs.txt` layout or Parquet with the same columns).
+    pub events: Vec<String>,
+    /// The users table (`LFM-1b_users.txt`, with header).
+    pub users: String,
+    /// Optional track names (`LFM-1b_tracks.txt`).
+    #[serde(default)]
+    pub tracks: Option<String>,
+    /// Optional artist names (`LFM-1b_artists.txt`).
+    #[serde(default)]
+    pub artists: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// Root under which each job writes `<job id>/...`.
+    pub url: String,
+    /// Rows per Parquet row group in the written tables.
+    pub row_group_rows: usize,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            url: "archetype-out".to_string(),
+            row_group_rows: 1 << 20,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Target size of a byte-range shard of a plain text file.
+    pub shard_bytes: u64,
+    /// Events outside `[min_timestamp, max_timestamp]` (unix seconds) are rejected.
+    pub min_timestamp: u32,
+    pub max_timestamp: u32,
+    /// The job fails when rejected rows exceed this share of all rows read (per file kind).
+    pub max_bad_fraction: f64,
+    /// Rows longer than this are rejected as `line_too_long` without being buffered whole.
+    pub max_line_bytes: usize,
+    /// Bytes fetched from the store per read.
+    pub chunk_bytes: usize,
+    /// Distinct (user, track) pairs a reader thread folds locally before it sends them on;
+    /// bounds the pre-aggregation memory per thread.
+    pub preagg_pairs: usize,
+    /// Rejected rows kept as samples per kind in the report.
+    pub bad_row_samples: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            shard_bytes: 64 << 20,
+            min_timestamp: 1_000_000_000,
+            max_timestamp: 2_000_000_000,
+            max_bad_fraction: 0.001,
+            max_line_bytes: 1 << 20,
+            chunk_bytes: 4 << 20,
+            preagg_pairs: 1 << 20,
+            bad_row_samples: 5,
+        }
+    }
+}
+
+/// The paper's filters (Schedl et al. 2021, Sec. 3.1), applied in its order: users with a
+/// country; tracks with at least `min_track_les` events among those users; countries with at
+/// least `min_country_les` events and `min_country_users` users among them. Interactions kept are
+/// those of users of kept countries on kept tracks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilterConfig {
+    pub require_country: bool,
+    pub min_track_les: u64,
+    /// Keep every track, whatever its count (the mode beyond the paper's 122,442-track cap).
+    pub keep_all_tracks: bool,
+    pub min_country_les: u64,
+    pub min_country_users: u64,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        FilterConfig {
+            require_country: true,
+            min_track_les: 1_000,
+            keep_all_tracks: false,
+            min_country_les: 80_000,
+            min_country_users: 25,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Worker processes that form the timely cluster.
+    pub workers: usize,
+    /// Timely worker threads per process.
+    pub threads: usize,
+    /// Address the coordinator's gRPC server binds.
+    pub listen: String,
+    /// Start the workers as child processes on loopback (the embedded default); otherwise wait
+    /// for `workers` workers to register.
+    pub spawn_local_workers: bool,
+    /// Worker binary for local spawning; default: `archetype-worker` beside the coordinator.
+    pub worker_binary: Option<String>,
+    pub heartbeat_ms: u64,
+    /// A worker whose last heartbeat is older than this is lost.
+    pub lease_ms: u64,
+    /// How long to wait for all workers to register.
+    pub register_timeout_s: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            workers: 2,
+            threads: 1,
+            listen: "127.0.0.1:7070".to_string(),
+            spawn_local_workers: true,
+            worker_binary: None,
+            heartbeat_ms: 500,
+            lease_ms: 5_000,
+            register_timeout_s: 60,
+        }
+    }
+}
+
+impl JobConfig {
+    /// Reads a TOML file and applies `key.path=value` overrides (values are TOML literals;
+    /// anything that does not parse as one is taken as a string).
+    pub fn load(path: &Path, overrides: &[String]) -> Result<JobConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        JobConfig::from_toml_with(&text, &path.display().to_string(), overrides)
+    }
+
+    pub fn from_toml(text: &str) -> Result<JobConfig, ConfigError> {
+        JobConfig::from_toml_with(text, "<text>", &[])
+    }
+
+    pub fn from_toml_with(
+        text: &str,
+        origin: &str,
+        overrides: &[String],
+    ) -> Result<JobConfig, ConfigError> {
+        let mut value: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        for o in overrides {
+            apply_override(&mut value, o)?;
+        }
+        let config: JobConfig =
+            toml::Value::Table(value)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    origin: origin.to_string(),
+                    message: e.to_string(),
+                })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn to_toml(&self) -> String {
+        // Serialising a struct of plain fields cannot fail.
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.input.events.is_empty() {
+            return bad("input.events names no file");
+        }
+        if self.cluster.workers == 0 || self.cluster.threads == 0 {
+            return bad("cluster.workers and cluster.threads must be at least 1");
+        }
+        if self.ingest.shard_bytes == 0 || self.ingest.chunk_bytes == 0 {
+            return bad("ingest.shard_bytes and ingest.chunk_bytes must be positive");
+        }
+        if self.ingest.min_timestamp > self.ingest.max_timestamp {
+            return bad("ingest.min_timestamp is after ingest.max_timestamp");
+        }
+        if !(0.0..=1.0).contains(&self.ingest.max_bad_fraction) {
+            return bad("ingest.max_bad_fraction must lie in [0, 1]");
+        }
+        if self.cluster.lease_ms <= self.cluster.heartbeat_ms {
+            return bad("cluster.lease_ms must exceed cluster.heartbeat_ms");
+        }
+        Ok(())
+    }
+}
+
+fn apply_override(root: &mut toml::Table, o: &str) -> Result<(), ConfigError> {
+    let (key, raw) = o
+        .split_once('=')
+        .ok_or_else(|| ConfigError::Override(o.to_string()))?;
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(ConfigError::Override(o.to_string()));
+    }
+    let value = parse_literal(raw.trim());
+    let mut table = root;
+    for p in &parts[..parts.len() - 1] {
+        let entry = table
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| ConfigError::Override(format!("{o}: `{p}` is not a table")))?;
+    }
+    table.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+fn parse_literal(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match toml::from_str::<toml::Table>(&doc) {
+        Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [input]
+        events = ["data/LFM-1b_LEs.txt"]
+        users = "data/LFM-1b_users.txt"
+    "#;
+
+    #[test]
+    fn defaults_follow_the_paper() {
+        let c = JobConfig::from_toml(MINIMAL).unwrap();
+        assert_eq!(c.filter.min_track_les, 1_000);
+        assert_eq!(c.filter.min_country_les, 80_000);
+        assert_eq!(c.filter.min_country_users, 25);
+        assert!(c.filter.require_country);
+        assert_eq!(c.cluster.workers, 2);
+    }
+
+    #[test]
+    fn overrides_replace_and_create_values() {
+        let o = vec![
+            "filter.min_track_les=50".to_string(),
+            "cluster.listen=127.0.0.1:0".to_string(),
+            "filter.keep_all_tracks=true".to_string(),
+        ];
+        let c = JobConfig::from_toml_with(MINIMAL, "t", &o).unwrap();
+        assert_eq!(c.filter.min_track_les, 50);
+        assert!(c.filter.keep_all_tracks);
+        assert_eq!(c.cluster.listen, "127.0.0.1:0");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let e = JobConfig::from_toml(&format!("{MINIMAL}\n[filter]\nmin_trak_les = 3\n")).unwrap_err();
+        assert!(e.to_string().contains("min_trak_les"), "{e}");
+        let e = JobConfig::from_toml_with(MINIMAL, "t", &["cluster.workers=0".into()]).unwrap_err();
+        assert!(e.to_string().contains("workers"), "{e}");
+        assert!(JobConfig::from_toml_with(MINIMAL, "t", &["novalue".into()]).is_err());
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let c = JobConfig::from_toml(MINIMAL).unwrap();
+        assert_eq!(JobConfig::from_toml(&c.to_toml()).unwrap(), c);
+    }
+}

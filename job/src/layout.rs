@@ -1,0 +1,36 @@
+//! Where each output of a job lives below the job's root (`<output.url>/<job id>/`).
+
+use crate::store::StoreUrl;
+
+/// The tables the aggregation phase writes, each as `<table>/part-NNNNN.parquet`, one part per
+/// timely worker (so the part count is `workers x threads`).
+pub const INTERACTIONS: &str = "aggregate/interactions";
+pub const USERS: &str = "aggregate/users";
+pub const TRACKS: &str = "aggregate/tracks";
+pub const COUNTRY_PROFILES: &str = "aggregate/country_profiles";
+pub const COUNTRIES: &str = "aggregate/countries";
+
+/// The job's summary (counters, filters, timings, rejected-row samples), written last: its
+/// presence marks the aggregation as complete.
+pub const SUMMARY: &str = "aggregate/summary.json";
+
+#[derive(Clone, Debug)]
+pub struct JobLayout {
+    pub root: StoreUrl,
+}
+
+impl JobLayout {
+    pub fn new(output_root: &StoreUrl, job_id: &str) -> JobLayout {
+        JobLayout {
+            root: output_root.join(job_id),
+        }
+    }
+
+    pub fn part(&self, table: &str, index: usize) -> StoreUrl {
+        self.root.join(&format!("{table}/part-{index:05}.parquet"))
+    }
+
+    pub fn file(&self, name: &str) -> StoreUrl {
+        self.root.join(name)
+    }
+}

@@ -1,0 +1,183 @@
+//! URLs to object stores: `file://` (and plain paths), `memory://`, `s3://`, `gs://`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use object_store::path::Path;
+use object_store::ObjectStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid URL `{url}`: {message}")]
+    Url { url: String, message: String },
+    #[error("unsupported scheme `{scheme}` in `{url}` (use file://, memory://, s3:// or gs://)")]
+    Scheme { url: String, scheme: String },
+    #[error("cannot open the store of `{url}`: {source}")]
+    Open {
+        url: String,
+        #[source]
+        source: object_store::Error,
+    },
+}
+
+/// A store and a path in it, with the URL it came from for messages.
+#[derive(Clone, Debug)]
+pub struct StoreUrl {
+    pub store: Arc<dyn ObjectStore>,
+    pub path: Path,
+    /// Canonical URL (`file:///abs/path` for local paths).
+    pub url: String,
+}
+
+impl StoreUrl {
+    /// The URL of `child` below this one.
+    pub fn join(&self, child: &str) -> StoreUrl {
+        let mut path = self.path.clone();
+        for part in child.split('/').filter(|p| !p.is_empty()) {
+            path = path.clone().join(part);
+        }
+        let url = format!("{}/{}", self.url.trim_end_matches('/'), child.trim_start_matches('/'));
+        StoreUrl {
+            store: self.store.clone(),
+            path,
+            url,
+        }
+    }
+}
+
+/// `memory://NAME/...` stores live as long as the process: every `open_url` of the same NAME
+/// sees the same objects, which lets in-process tests and demos share data without disk.
+fn memory_stores() -> &'static Mutex<HashMap<String, Arc<object_store::memory::InMemory>>> {
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<object_store::memory::InMemory>>>> =
+        OnceLock::new();
+    STORES.get_or_init(Default::default)
+}
+
+/// Resolves a URL or a local path (relative paths are taken from the current directory).
+/// Credentials for `s3://` and `gs://` come from the usual environment variables
+/// (`AWS_ACCESS_KEY_ID`, `AWS_REGION`, `AWS_ENDPOINT`, `GOOGLE_SERVICE_ACCOUNT`, ...).
+pub fn open_url(raw: &str) -> Result<StoreUrl, StoreError> {
+    let url_err = |message: String| StoreError::Url {
+        url: raw.to_string(),
+        message,
+    };
+    if !raw.contains("://") {
+        let p = std::path::Path::new(raw);
+        let abs = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| url_err(format!("no current directory: {e}")))?
+                .join(p)
+        };
+        let url = url::Url::from_file_path(&abs)
+            .map_err(|_| url_err("not an absolute path".to_string()))?;
+        return open_url(url.as_str());
+    }
+    let url = url::Url::parse(raw).map_err(|e| url_err(e.to_string()))?;
+    let open_err = |source| StoreError::Open {
+        url: raw.to_string(),
+        source,
+    };
+    match url.scheme() {
+        "file" => {
+            let fs_path = url
+                .to_file_path()
+                .map_err(|_| url_err("not a local file path".to_string()))?;
+            let path = Path::from_absolute_path(&fs_path).map_err(|e| url_err(e.to_string()))?;
+            Ok(StoreUrl {
+                store: Arc::new(object_store::local::LocalFileSystem::new()),
+                path,
+                url: url.to_string(),
+            })
+        }
+        "memory" => {
+            let name = url.host_str().unwrap_or("").to_string();
+            let store = memory_stores()
+                .lock()
+                .map_err(|_| url_err("memory store registry poisoned".to_string()))?
+                .entry(name)
+                .or_insert_with(|| Arc::new(object_store::memory::InMemory::new()))
+                .clone();
+            Ok(StoreUrl {
+                store,
+                path: url_path(&url, raw)?,
+                url: url.to_string(),
+            })
+        }
+        "s3" => {
+            let store = object_store::aws::AmazonS3Builder::from_env()
+                .with_url(raw)
+                .build()
+                .map_err(open_err)?;
+            Ok(StoreUrl {
+                store: Arc::new(store),
+                path: url_path(&url, raw)?,
+                url: url.to_string(),
+            })
+        }
+        "gs" => {
+            let store = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_url(raw)
+                .build()
+                .map_err(open_err)?;
+            Ok(StoreUrl {
+                store: Arc::new(store),
+                path: url_path(&url, raw)?,
+                url: url.to_string(),
+            })
+        }
+        other => Err(StoreError::Scheme {
+            url: raw.to_string(),
+            scheme: other.to_string(),
+        }),
+    }
+}
+
+fn url_path(url: &url::Url, raw: &str) -> Result<Path, StoreError> {
+    Path::from_url_path(url.path()).map_err(|e| StoreError::Url {
+        url: raw.to_string(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::{ObjectStoreExt, PutPayload};
+
+    #[tokio::test]
+    async fn memory_urls_share_one_store_per_name() {
+        let a = open_url("memory://shared-test/dir/a.txt").unwrap();
+        a.store
+            .put(&a.path, PutPayload::from_static(b"hello"))
+            .await
+            .unwrap();
+        let b = open_url("memory://shared-test/dir/a.txt").unwrap();
+        let got = b.store.get(&b.path).await.unwrap().bytes().await.unwrap();
+        assert_eq!(&got[..], b"hello");
+        let other = open_url("memory://other-test/dir/a.txt").unwrap();
+        assert!(other.store.get(&other.path).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn local_paths_and_file_urls_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x.txt");
+        std::fs::write(&file, b"data").unwrap();
+        let by_path = open_url(file.to_str().unwrap()).unwrap();
+        assert!(by_path.url.starts_with("file:///"));
+        let by_url = open_url(&by_path.url).unwrap();
+        assert_eq!(by_path.path, by_url.path);
+        let got = by_url.store.get(&by_url.path).await.unwrap().bytes().await.unwrap();
+        assert_eq!(&got[..], b"data");
+        let joined = open_url(dir.path().to_str().unwrap()).unwrap().join("x.txt");
+        assert_eq!(joined.path, by_path.path);
+    }
+
+    #[test]
+    fn unknown_schemes_are_named() {
+        let e = open_url("ftp://host/x").unwrap_err();
+        assert!(e.to_string().contains("ftp"), "{e}");
+    }
+}

@@ -1,0 +1,3 @@
+//! CPU kernels (plain Rust, rayon for batches).
+
+pub mod topk;

@@ -1,0 +1,1088 @@
+//! The aggregation dataflow, run by every timely worker thread of every member.
+//!
+//! All data lives at timestamp 0: this is a batch job, so each operator accumulates its input
+//! and acts once its input frontier is empty, i.e. once every upstream worker everywhere has
+//! finished. The stages, with where each record goes:
+//!
+//! ```text
+//! read shards -> fold (user, track) locally ---exchange by user--\
+//! read users  ---------------------------------exchange by user---> A: join pairs with users,
+//!                                                                      user filter, partials
+//!   A -> (track, plays, listeners)   --exchange by track-->  B: track totals, track filter
+//!   A -> (country, les, users)       --broadcast-->          C: country totals, country filter
+//!   B -> kept track ids              --broadcast-->          C: keep pairs, kept user ids
+//!   C -> kept user ids               --broadcast-->          D: dense indices (sorted ids),
+//!                                                               interactions + users parts
+//!   D -> (track, plays, listener)    --exchange by track-->  E: tracks part (+ names from M)
+//!   D -> (country, track, plays)     --exchange by pair-->   F: country profile parts
+//!   tracks file --by artist--> M <--by artist-- artists file; M --by track--> E
+//! ```
+//!
+//! Differential dataflow's arrangements keep multi-version indexed state for incremental
+//! updates; a one-shot batch aggregation needs none of that, so the stages are timely operators
+//! over hash maps, which is several times faster and keeps memory proportional to distinct
+//! pairs. Dense indices follow sorted original ids, so they do not depend on the worker count.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use archetype_job::{open_url, JobConfig, JobLayout, StoreUrl};
+use archetype_lfm::parse::{is_users_header, parse_artist, parse_event, parse_track, parse_user, TimeWindow};
+use archetype_lfm::parquet_input::read_event_row_groups;
+use archetype_lfm::read::ReadOptions;
+use archetype_lfm::shard::{FileKind, ShardSpec};
+use archetype_lfm::{BadRowKind, Country, Gender, InputError, ListeningEvent, RowError, UserRow as LfmUser};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::{Broadcast, Map};
+use timely::dataflow::operators::Capability;
+use timely::dataflow::InputHandleVec;
+use timely::CommunicationConfig;
+use tokio::runtime::Handle;
+
+use crate::ingest::{for_each_line, is_parquet, sample, Stores};
+use crate::outcome::{AggregateOutcome, BadRows, Progress};
+use crate::tables::{self, CountryProfileRow, CountryRow, InteractionRow, TrackRow, UserRow};
+
+/// How the timely cluster is formed.
+#[derive(Clone, Debug)]
+pub enum ClusterSpec {
+    /// All workers are threads of this process.
+    Local { threads: usize },
+    /// This process is member `process_index` of `peers` (timely addresses, index order).
+    Cluster {
+        process_index: usize,
+        peers: Vec<String>,
+        threads: usize,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct AggregateParams {
+    pub config: JobConfig,
+    /// Shards this process reads; its threads take them from one queue.
+    pub shards: Vec<ShardSpec>,
+    /// URL of the job's output root (`<output.url>/<job id>`).
+    pub job_root: String,
+    pub cluster: ClusterSpec,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AggregateError {
+    #[error("{0}")]
+    Input(String),
+    #[error("cannot form the timely cluster: {0}")]
+    Cluster(String),
+    #[error("a timely worker failed: {0}")]
+    Worker(String),
+    #[error("{0}")]
+    Output(String),
+}
+
+/// Partial aggregate of one (user, track) pair. Plays of one user on one track fit 32 bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairAgg {
+    pub plays: u32,
+    pub first: u32,
+    pub last: u32,
+    /// The track's artist as the events name it (LFM-1b gives one artist per track).
+    pub artist: u32,
+}
+
+impl PairAgg {
+    fn of(e: &ListeningEvent) -> PairAgg {
+        PairAgg {
+            plays: 1,
+            first: e.timestamp,
+            last: e.timestamp,
+            artist: e.artist,
+        }
+    }
+
+    fn merge(&mut self, o: &PairAgg) {
+        self.plays = self.plays.saturating_add(o.plays);
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+        self.artist = self.artist.min(o.artist);
+    }
+}
+
+/// A users-file row with where it stood, so duplicates keep the first row in file order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct UserMsg {
+    row: LfmUser,
+    offset: u64,
+    shard: u32,
+    shard_line: u64,
+}
+
+type PairMsg = (u32, u32, PairAgg);
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum StageA {
+    Track(u32, u64, u64),
+    Country(Option<Country>, u64, u64),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum StageD {
+    /// (track id, artist id, plays, listeners) over kept interactions.
+    Track(u32, u32, u64, u64),
+    /// (country, track idx, plays).
+    Profile(Country, u32, u64),
+}
+
+/// (track id, name, artist id, artist name) from the metadata files.
+type TrackMeta = (u32, String, u32, Option<String>);
+
+/// Spreads ids over workers; the multiplier mixes sequential ids into the high bits.
+fn route(id: u32) -> u64 {
+    (u64::from(id)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32
+}
+
+/// Per-thread state shared by the operators of one worker (they run on the same thread).
+#[derive(Default)]
+struct WorkerState {
+    pairs: FxHashMap<(u32, u32), PairAgg>,
+    users: FxHashMap<u32, UserMsg>,
+    /// Tracks this worker owns that passed the track filter: id -> (filter plays, listeners).
+    owned_tracks: BTreeMap<u32, (u64, u64)>,
+    /// All kept track ids, sorted: position = track_idx.
+    kept_tracks: Vec<u32>,
+    kept_countries: FxHashSet<Option<Country>>,
+    outcome: AggregateOutcome,
+    bad_users: Option<BadRows>,
+    errors: Vec<String>,
+    stage_started: Option<Instant>,
+}
+
+struct Shared {
+    params: AggregateParams,
+    layout: JobLayout,
+    rt: Handle,
+    progress: Arc<Progress>,
+    /// Next shard to read, per kind, over this process's queue.
+    cursors: [AtomicUsize; 4],
+    queues: [Vec<ShardSpec>; 4],
+    first_error: Mutex<Option<String>>,
+}
+
+fn kind_slot(k: FileKind) -> usize {
+    match k {
+        FileKind::Users => 0,
+        FileKind::Tracks => 1,
+        FileKind::Artists => 2,
+        FileKind::Events => 3,
+    }
+}
+
+/// Runs the aggregation on this process's threads (and, in a cluster, with its peers) and
+/// returns this process's merged outcome.
+pub fn run_aggregation(
+    params: AggregateParams,
+    progress: Arc<Progress>,
+    rt: Handle,
+) -> Result<AggregateOutcome, AggregateError> {
+    let root = open_url(&params.job_root).map_err(|e| AggregateError::Output(e.to_string()))?;
+    let layout = JobLayout { root };
+    let mut queues: [Vec<ShardSpec>; 4] = Default::default();
+    for s in &params.shards {
+        queues[kind_slot(s.kind)].push(s.clone());
+    }
+    // Big shards first so the tail of the read phase is short.
+    for q in &mut queues {
+        q.sort_by(|a, b| (b.end - b.start).cmp(&(a.end - a.start)).then(a.id.cmp(&b.id)));
+    }
+    let (communication, threads) = match &params.cluster {
+        ClusterSpec::Local { threads } => (
+            if *threads == 1 {
+                CommunicationConfig::Thread
+            } else {
+                CommunicationConfig::Process(*threads)
+            },
+            *threads,
+        ),
+        ClusterSpec::Cluster {
+            process_index,
+            peers,
+            threads,
+        } => (
+            CommunicationConfig::Cluster {
+                threads: *threads,
+                process: *process_index,
+                addresses: peers.clone(),
+                report: false,
+                zerocopy: false,
+            },
+            *threads,
+        ),
+    };
+    let per_kind = params.config.ingest.bad_row_samples;
+    let shared = Arc::new(Shared {
+        params,
+        layout,
+        rt,
+        progress,
+        cursors: Default::default(),
+        queues,
+        first_error: Mutex::new(None),
+    });
+    let config = timely::Config {
+        communication,
+        worker: timely::WorkerConfig::default(),
+    };
+    let s2 = shared.clone();
+    let guards = timely::execute(config, move |worker| run_worker(worker, &s2))
+        .map_err(AggregateError::Cluster)?;
+    let mut merged = AggregateOutcome::default();
+    let mut failures = Vec::new();
+    for r in guards.join() {
+        match r {
+            Ok(Ok(o)) => merged.merge(o, per_kind),
+            Ok(Err(e)) => failures.push(e),
+            Err(panic) => failures.push(panic),
+        }
+    }
+    if let Ok(Some(e)) = shared.first_error.lock().map(|g| g.clone()) {
+        return Err(AggregateError::Input(e));
+    }
+    if !failures.is_empty() {
+        return Err(AggregateError::Worker(failures.join("; ")));
+    }
+    let _ = threads;
+    Ok(merged)
+}
+
+fn run_worker(
+    worker: &mut timely::worker::Worker,
+    shared: &Arc<Shared>,
+) -> Result<AggregateOutcome, String> {
+    let index = worker.index();
+    let peers = worker.peers();
+    let state = Rc::new(RefCell::new(WorkerState::default()));
+    let mut users_in: InputHandleVec<u64, UserMsg> = InputHandleVec::new();
+    let mut pairs_in: InputHandleVec<u64, PairMsg> = InputHandleVec::new();
+    let mut meta_in: InputHandleVec<u64, (u32, String, u32)> = InputHandleVec::new();
+    let mut artists_in: InputHandleVec<u64, (u32, String)> = InputHandleVec::new();
+
+    worker.dataflow::<u64, _, _>(|scope| {
+        let cfg = shared.params.config.clone();
+        let users = users_in.to_stream(scope);
+        let pairs = pairs_in.to_stream(scope);
+        let meta = meta_in.to_stream(scope);
+        let artists = artists_in.to_stream(scope);
+
+        // A: pairs meet their user.
+        let st = state.clone();
+        let filter = cfg.filter.clone();
+        let samples = cfg.ingest.bad_row_samples;
+        let stage_a = pairs.binary_frontier(
+            users,
+            ExchangePact::new(|m: &PairMsg| route(m.0)),
+            ExchangePact::new(|m: &UserMsg| route(m.row.user)),
+            "JoinUsers",
+            move |cap, _info| {
+                let mut cap: Option<Capability<u64>> = Some(cap);
+                let mut dups = BadRows::new(samples);
+                move |(pin, pf), (uin, uf), output| {
+                    let mut s = st.borrow_mut();
+                    let s = &mut *s;
+                    pin.for_each(|_t, data| {
+                        for (u, t, agg) in data.drain(..) {
+                            s.pairs
+                                .entry((u, t))
+                                .and_modify(|a| a.merge(&agg))
+                                .or_insert(agg);
+                        }
+                    });
+                    uin.for_each(|_t, data| {
+                        for m in data.drain(..) {
+                            insert_user(&mut s.users, m, &mut dups);
+                        }
+                    });
+                    if pf.is_empty() && uf.is_empty() {
+                        if let Some(cap) = cap.take() {
+                            s.stage_started = Some(Instant::now());
+                            s.bad_users = Some(std::mem::replace(&mut dups, BadRows::new(0)));
+                            let out = stage_a_partials(s, &filter);
+                            output.session(&cap).give_iterator(out.into_iter());
+                        }
+                    }
+                }
+            },
+        );
+
+        // B: track totals at the track's owner; the track filter.
+        let st = state.clone();
+        let filter = cfg.filter.clone();
+        let kept_ids = stage_a
+            .clone()
+            .flat_map(|m| match m {
+                StageA::Track(t, p, l) => Some((t, p, l)),
+                StageA::Country(..) => None,
+            })
+            .unary_frontier(
+                ExchangePact::new(|m: &(u32, u64, u64)| route(m.0)),
+                "TrackFilter",
+                move |cap, _info| {
+                    let mut cap = Some(cap);
+                    let mut totals: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
+                    move |(input, frontier), output| {
+                        input.for_each(|_t, data| {
+                            for (t, p, l) in data.drain(..) {
+                                let e = totals.entry(t).or_default();
+                                e.0 += p;
+                                e.1 += l;
+                            }
+                        });
+                        if frontier.is_empty() {
+                            if let Some(cap) = cap.take() {
+                                let mut s = st.borrow_mut();
+                                s.outcome.add("tracks.seen", totals.len() as u64);
+                                for (t, (p, l)) in totals.drain() {
+                                    if filter.keep_all_tracks || p >= filter.min_track_les {
+                                        s.owned_tracks.insert(t, (p, l));
+                                    }
+                                }
+                                let kept = s.owned_tracks.len() as u64;
+                                s.outcome.add("tracks.kept", kept);
+                                output
+                                    .session(&cap)
+                                    .give_iterator(s.owned_tracks.keys().copied());
+                            }
+                        }
+                    }
+                },
+            )
+            .broadcast();
+
+        let countries = stage_a
+            .flat_map(|m| match m {
+                StageA::Country(c, les, users) => Some((c, les, users)),
+                StageA::Track(..) => None,
+            })
+            .broadcast();
+
+        // C: every worker learns the kept tracks and countries, keeps its pairs, names its users.
+        let st = state.clone();
+        let filter = cfg.filter.clone();
+        let sh = shared.clone();
+        let kept_users = kept_ids
+            .binary_frontier(
+                countries,
+                Pipeline,
+                Pipeline,
+                "CountryFilter",
+                move |cap, _info| {
+                    let mut cap = Some(cap);
+                    let mut kept: Vec<u32> = Vec::new();
+                    let mut totals: BTreeMap<Option<Country>, (u64, u64)> = BTreeMap::new();
+                    move |(kin, kf), (cin, cf), output| {
+                        kin.for_each(|_t, data| kept.append(data));
+                        cin.for_each(|_t, data| {
+                            for (c, les, users) in data.drain(..) {
+                                let e = totals.entry(c).or_default();
+                                e.0 += les;
+                                e.1 += users;
+                            }
+                        });
+                        if kf.is_empty() && cf.is_empty() {
+                            if let Some(cap) = cap.take() {
+                                let mut s = st.borrow_mut();
+                                let users = stage_c_select(
+                                    &mut s,
+                                    std::mem::take(&mut kept),
+                                    &totals,
+                                    &filter,
+                                    index,
+                                    &sh,
+                                );
+                                output.session(&cap).give_iterator(users.into_iter());
+                            }
+                        }
+                    }
+                },
+            )
+            .broadcast();
+
+        // D: dense indices, interactions and users parts.
+        let st = state.clone();
+        let sh = shared.clone();
+        let stage_d = kept_users.unary_frontier(Pipeline, "WriteInteractions", move |cap, _info| {
+            let mut cap = Some(cap);
+            let mut users: Vec<u32> = Vec::new();
+            move |(input, frontier), output| {
+                input.for_each(|_t, data| users.append(data));
+                if frontier.is_empty() {
+                    if let Some(cap) = cap.take() {
+                        users.sort_unstable();
+                        users.dedup();
+                        let mut s = st.borrow_mut();
+                        let out = stage_d_write(&mut s, &users, index, &sh);
+                        output.session(&cap).give_iterator(out.into_iter());
+                    }
+                }
+            }
+        });
+
+        // M: track names joined with artist names at the artist's owner.
+        let track_meta = meta.binary_frontier(
+            artists,
+            ExchangePact::new(|m: &(u32, String, u32)| route(m.2)),
+            ExchangePact::new(|m: &(u32, String)| route(m.0)),
+            "JoinNames",
+            move |cap, _info| {
+                let mut cap = Some(cap);
+                let mut tracks: Vec<(u32, String, u32)> = Vec::new();
+                let mut names: FxHashMap<u32, String> = FxHashMap::default();
+                move |(tin, tf), (ain, af), output| {
+                    tin.for_each(|_t, data| tracks.append(data));
+                    ain.for_each(|_t, data| {
+                        for (a, n) in data.drain(..) {
+                            names.entry(a).or_insert(n);
+                        }
+                    });
+                    if tf.is_empty() && af.is_empty() {
+                        if let Some(cap) = cap.take() {
+                            let mut session = output.session(&cap);
+                            for (t, name, a) in tracks.drain(..) {
+                                let an = names.get(&a).cloned();
+                                session.give((t, name, a, an) as TrackMeta);
+                            }
+                            names.clear();
+                        }
+                    }
+                }
+            },
+        );
+
+        // E: the tracks table at each track's owner.
+        let st = state.clone();
+        let sh = shared.clone();
+        stage_d
+            .clone()
+            .flat_map(|m| match m {
+                StageD::Track(t, a, p, l) => Some((t, a, p, l)),
+                StageD::Profile(..) => None,
+            })
+            .binary_frontier(
+                track_meta,
+                ExchangePact::new(|m: &(u32, u32, u64, u64)| route(m.0)),
+                ExchangePact::new(|m: &TrackMeta| route(m.0)),
+                "WriteTracks",
+                move |cap, _info| {
+                    let mut cap = Some(cap);
+                    let mut finals: FxHashMap<u32, (u32, u64, u64)> = FxHashMap::default();
+                    let mut names: FxHashMap<u32, (String, u32, Option<String>)> =
+                        FxHashMap::default();
+                    move |(fin, ff), (min, mf), output| {
+                        fin.for_each(|_t, data| {
+                            for (t, a, p, l) in data.drain(..) {
+                                let e = finals.entry(t).or_insert((a, 0, 0));
+                                e.0 = e.0.min(a);
+                                e.1 += p;
+                                e.2 += l;
+                            }
+                        });
+                        min.for_each(|_t, data| {
+                            for (t, n, a, an) in data.drain(..) {
+                                names.entry(t).or_insert((n, a, an));
+                            }
+                        });
+                        if ff.is_empty() && mf.is_empty() {
+                            if let Some(cap) = cap.take() {
+                                let mut s = st.borrow_mut();
+                                stage_e_write(&mut s, &finals, &names, index, &sh);
+                                // Nothing flows on; the empty output only closes the stage.
+                                let _ = output.session(&cap);
+                            }
+                        }
+                    }
+                },
+            )
+            .container::<Vec<()>>();
+
+        // F: country profiles at the (country, track) owner.
+        let st = state.clone();
+        let sh = shared.clone();
+        stage_d
+            .flat_map(|m| match m {
+                StageD::Profile(c, t, p) => Some((c, t, p)),
+                StageD::Track(..) => None,
+            })
+            .unary_frontier(
+                ExchangePact::new(|m: &(Country, u32, u64)| {
+                    route(m.1 ^ (u32::from(m.0 .0[0]) << 24 | u32::from(m.0 .0[1]) << 16))
+                }),
+                "WriteProfiles",
+                move |cap, _info| {
+                    let mut cap = Some(cap);
+                    let mut profile: FxHashMap<(Country, u32), u64> = FxHashMap::default();
+                    move |(input, frontier), output| {
+                        input.for_each(|_t, data| {
+                            for (c, t, p) in data.drain(..) {
+                                *profile.entry((c, t)).or_default() += p;
+                            }
+                        });
+                        if frontier.is_empty() {
+                            if let Some(cap) = cap.take() {
+                                let mut s = st.borrow_mut();
+                                let mut rows: Vec<CountryProfileRow> = profile
+                                    .drain()
+                                    .map(|((c, t), p)| CountryProfileRow {
+                                        country: c.to_string(),
+                                        track_idx: t,
+                                        plays: p,
+                                    })
+                                    .collect();
+                                rows.sort();
+                                s.outcome.add("country_profiles.rows", rows.len() as u64);
+                                let r = tables::country_profiles_batch(&rows).and_then(|b| {
+                                    write_part(&sh, tables_layout::COUNTRY_PROFILES, index, &b)
+                                });
+                                record_write(&mut s, r, tables_layout::COUNTRY_PROFILES, index);
+                                let _ = output.session(&cap);
+                            }
+                        }
+                    }
+                },
+            )
+            .container::<Vec<()>>();
+    });
+
+    let started = Instant::now();
+    read_inputs(
+        worker,
+        shared,
+        &state,
+        &mut users_in,
+        &mut meta_in,
+        &mut artists_in,
+        &mut pairs_in,
+    );
+    drop(users_in);
+    drop(pairs_in);
+    drop(meta_in);
+    drop(artists_in);
+    let read_secs = started.elapsed().as_secs_f64();
+    shared.progress.stage.store(1, Ordering::Relaxed);
+    while worker.step_or_park(Some(std::time::Duration::from_millis(5))) {}
+    shared.progress.stage.store(3, Ordering::Relaxed);
+
+    let mut s = state.borrow_mut();
+    let total = started.elapsed().as_secs_f64();
+    s.outcome.phase("read", read_secs);
+    s.outcome.phase("aggregate_and_write", total - read_secs);
+    if let Some(b) = s.bad_users.take() {
+        s.outcome.absorb_bad_rows(b);
+    }
+    let _ = peers;
+    if !s.errors.is_empty() {
+        return Err(s.errors.join("; "));
+    }
+    Ok(std::mem::take(&mut s.outcome))
+}
+
+mod tables_layout {
+    pub use archetype_job::layout::{COUNTRIES, COUNTRY_PROFILES, INTERACTIONS, TRACKS, USERS};
+}
+
+fn insert_user(users: &mut FxHashMap<u32, UserMsg>, m: UserMsg, dups: &mut BadRows) {
+    use std::collections::hash_map::Entry;
+    match users.entry(m.row.user) {
+        Entry::Vacant(v) => {
+            v.insert(m);
+        }
+        Entry::Occupied(mut o) => {
+            // Keep the row that comes first in the file, whatever order the shards arrive in.
+            let (keep, drop) = if m.offset < o.get().offset {
+                let old = o.insert(m);
+                (o.get().clone(), old)
+            } else {
+                (o.get().clone(), m)
+            };
+            let conflict = if keep.row.country != drop.row.country {
+                format!(
+                    "user {} repeated with country `{}` (first row has `{}`)",
+                    drop.row.user,
+                    drop.row.country.map(|c| c.to_string()).unwrap_or_default(),
+                    keep.row.country.map(|c| c.to_string()).unwrap_or_default()
+                )
+            } else {
+                format!("user {} repeated", drop.row.user)
+            };
+            dups.record(archetype_lfm::BadRowSample {
+                file: String::new(),
+                offset: drop.offset,
+                shard_line: drop.shard_line,
+                shard: drop.shard,
+                kind: BadRowKind::DuplicateUser,
+                field: "user_id".to_string(),
+                detail: conflict,
+            });
+        }
+    }
+}
+
+/// Stage A at the user's owner: applies the user filter, counts what it drops, and emits this
+/// worker's partial track and country totals.
+fn stage_a_partials(s: &mut WorkerState, filter: &archetype_job::config::FilterConfig) -> Vec<StageA> {
+    let mut unknown_user_les = 0u64;
+    let mut no_country_les = 0u64;
+    let mut tracks: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
+    let mut user_les: FxHashMap<u32, u64> = FxHashMap::default();
+    s.outcome.add("pairs.distinct", s.pairs.len() as u64);
+    let users = &s.users;
+    s.pairs.retain(|(u, t), agg| {
+        let plays = u64::from(agg.plays);
+        let country = users.get(u).and_then(|m| m.row.country);
+        if filter.require_country && country.is_none() {
+            if users.contains_key(u) {
+                no_country_les += plays;
+            } else {
+                unknown_user_les += plays;
+            }
+            return false;
+        }
+        *user_les.entry(*u).or_default() += plays;
+        let e = tracks.entry(*t).or_default();
+        e.0 += plays;
+        e.1 += 1;
+        true
+    });
+    s.outcome.add("events.unknown_user", unknown_user_les);
+    s.outcome.add("events.no_country", no_country_les);
+    s.outcome.add("users.with_events", user_les.len() as u64);
+    s.outcome.add("users.distinct", s.users.len() as u64);
+    let mut countries: BTreeMap<Option<Country>, (u64, u64)> = BTreeMap::new();
+    for (u, les) in user_les {
+        let c = users.get(&u).and_then(|m| m.row.country);
+        let e = countries.entry(c).or_default();
+        e.0 += les;
+        e.1 += 1;
+    }
+    let mut out: Vec<StageA> = tracks
+        .into_iter()
+        .map(|(t, (p, l))| StageA::Track(t, p, l))
+        .collect();
+    out.extend(countries.into_iter().map(|(c, (les, n))| StageA::Country(c, les, n)));
+    out
+}
+
+/// Stage C on every worker: the country filter (global totals arrive by broadcast), the kept
+/// pairs, and the ids of this worker's users that still have interactions.
+fn stage_c_select(
+    s: &mut WorkerState,
+    mut kept: Vec<u32>,
+    totals: &BTreeMap<Option<Country>, (u64, u64)>,
+    filter: &archetype_job::config::FilterConfig,
+    index: usize,
+    sh: &Shared,
+) -> Vec<u32> {
+    kept.sort_unstable();
+    kept.dedup();
+    s.kept_tracks = kept;
+    s.kept_countries = totals
+        .iter()
+        .filter(|(c, (les, users))| match c {
+            Some(_) => *les >= filter.min_country_les && *users >= filter.min_country_users,
+            None => !filter.require_country,
+        })
+        .map(|(c, _)| *c)
+        .collect();
+    if index == 0 {
+        s.outcome.add("countries.seen", totals.keys().filter(|c| c.is_some()).count() as u64);
+        s.outcome.add(
+            "countries.kept",
+            s.kept_countries.iter().filter(|c| c.is_some()).count() as u64,
+        );
+        let rows: Vec<CountryRow> = totals
+            .iter()
+            .map(|(c, (les, users))| CountryRow {
+                country: c.map(|c| c.to_string()),
+                les: *les,
+                users: *users,
+                kept: s.kept_countries.contains(c),
+            })
+            .collect();
+        let r = tables::countries_batch(&rows).and_then(|b| write_part(sh, tables_layout::COUNTRIES, 0, &b));
+        record_write(s, r, tables_layout::COUNTRIES, 0);
+    }
+    let users = &s.users;
+    let kept_tracks = &s.kept_tracks;
+    let kept_countries = &s.kept_countries;
+    let mut kept_events = 0u64;
+    s.pairs.retain(|(u, t), agg| {
+        let c = users.get(u).and_then(|m| m.row.country);
+        let keep = kept_countries.contains(&c) && kept_tracks.binary_search(t).is_ok();
+        if keep {
+            kept_events += u64::from(agg.plays);
+        }
+        keep
+    });
+    s.outcome.add("pairs.kept", s.pairs.len() as u64);
+    s.outcome.add("events.kept", kept_events);
+    let mut out: Vec<u32> = s.pairs.keys().map(|(u, _)| *u).collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Stage D at the user's owner: dense indices, the interactions and users parts, and the
+/// partials for the tracks table and the country profiles.
+fn stage_d_write(s: &mut WorkerState, kept_users: &[u32], index: usize, sh: &Shared) -> Vec<StageD> {
+    sh.progress.stage.store(2, Ordering::Relaxed);
+    let mut rows: Vec<InteractionRow> = Vec::with_capacity(s.pairs.len());
+    let mut per_user: FxHashMap<u32, (u64, u32)> = FxHashMap::default();
+    let mut track_final: FxHashMap<u32, (u32, u64, u64)> = FxHashMap::default();
+    let mut profiles: FxHashMap<(Country, u32), u64> = FxHashMap::default();
+    let pairs = std::mem::take(&mut s.pairs);
+    for ((u, t), agg) in pairs {
+        let (Ok(ui), Ok(ti)) = (kept_users.binary_search(&u), s.kept_tracks.binary_search(&t)) else {
+            s.errors.push(format!("internal: pair ({u}, {t}) lost its index"));
+            continue;
+        };
+        let plays = u64::from(agg.plays);
+        rows.push(InteractionRow {
+            user_idx: ui as u32,
+            track_idx: ti as u32,
+            plays: agg.plays,
+            first_timestamp: agg.first,
+            last_timestamp: agg.last,
+        });
+        let pu = per_user.entry(u).or_default();
+        pu.0 += plays;
+        pu.1 += 1;
+        let tf = track_final.entry(t).or_insert((agg.artist, 0, 0));
+        tf.0 = tf.0.min(agg.artist);
+        tf.1 += plays;
+        tf.2 += 1;
+        if let Some(c) = s.users.get(&u).and_then(|m| m.row.country) {
+            *profiles.entry((c, ti as u32)).or_default() += plays;
+        }
+    }
+    rows.sort_unstable();
+    s.outcome.add("interactions.rows", rows.len() as u64);
+    let r = tables::interactions_batch(&rows)
+        .and_then(|b| write_part(sh, tables_layout::INTERACTIONS, index, &b));
+    record_write(s, r, tables_layout::INTERACTIONS, index);
+    drop(rows);
+
+    let mut users: Vec<UserRow> = per_user
+        .into_iter()
+        .filter_map(|(u, (plays, tracks))| {
+            let m = s.users.get(&u)?;
+            let idx = kept_users.binary_search(&u).ok()?;
+            Some(UserRow {
+                user_idx: idx as u32,
+                user_id: u,
+                country: m.row.country.map(|c| c.to_string()),
+                age: m.row.age,
+                gender: gender_str(m.row.gender).to_string(),
+                plays,
+                tracks,
+            })
+        })
+        .collect();
+    users.sort();
+    s.outcome.add("users.kept", users.len() as u64);
+    let r = tables::users_batch(&users).and_then(|b| write_part(sh, tables_layout::USERS, index, &b));
+    record_write(s, r, tables_layout::USERS, index);
+    s.users.clear();
+
+    let mut out: Vec<StageD> = track_final
+        .into_iter()
+        .map(|(t, (a, p, l))| StageD::Track(t, a, p, l))
+        .collect();
+    out.extend(profiles.into_iter().map(|((c, t), p)| StageD::Profile(c, t, p)));
+    out
+}
+
+fn gender_str(g: Gender) -> &'static str {
+    g.as_str()
+}
+
+/// Stage E at the track's owner: one row per kept track, with names when the files were given.
+fn stage_e_write(
+    s: &mut WorkerState,
+    finals: &FxHashMap<u32, (u32, u64, u64)>,
+    names: &FxHashMap<u32, (String, u32, Option<String>)>,
+    index: usize,
+    sh: &Shared,
+) {
+    let mut rows: Vec<TrackRow> = Vec::with_capacity(s.owned_tracks.len());
+    for (&t, &(fp, fl)) in &s.owned_tracks {
+        let Ok(idx) = s.kept_tracks.binary_search(&t) else {
+            s.errors.push(format!("internal: track {t} lost its index"));
+            continue;
+        };
+        let (artist, plays, listeners) = finals.get(&t).copied().unwrap_or((0, 0, 0));
+        let meta = names.get(&t);
+        rows.push(TrackRow {
+            track_idx: idx as u32,
+            track_id: t,
+            artist_id: if plays > 0 { artist } else { meta.map(|m| m.1).unwrap_or(artist) },
+            plays,
+            listeners,
+            filter_plays: fp,
+            filter_listeners: fl,
+            name: meta.map(|m| m.0.clone()),
+            artist_name: meta.and_then(|m| m.2.clone()),
+        });
+    }
+    rows.sort();
+    s.outcome.add("tracks.rows", rows.len() as u64);
+    s.outcome.add(
+        "tracks.with_names",
+        rows.iter().filter(|r| r.name.is_some()).count() as u64,
+    );
+    let r = tables::tracks_batch(&rows).and_then(|b| write_part(sh, tables_layout::TRACKS, index, &b));
+    record_write(s, r, tables_layout::TRACKS, index);
+}
+
+fn write_part(
+    sh: &Shared,
+    table: &str,
+    index: usize,
+    batch: &arrow_array::RecordBatch,
+) -> Result<(), tables::TableError> {
+    let dest: StoreUrl = sh.layout.part(table, index);
+    let rows = sh.params.config.output.row_group_rows;
+    sh.rt.block_on(tables::write_parquet(&dest, batch, rows))
+}
+
+fn record_write(s: &mut WorkerState, r: Result<(), tables::TableError>, table: &str, index: usize) {
+    match r {
+        Ok(()) => s.outcome.outputs.push(format!("{table}/part-{index:05}.parquet")),
+        Err(e) => s.errors.push(e.to_string()),
+    }
+}
+
+fn next_shard<'a>(shared: &'a Shared, kind: FileKind) -> Option<&'a ShardSpec> {
+    let slot = kind_slot(kind);
+    let i = shared.cursors[slot].fetch_add(1, Ordering::Relaxed);
+    shared.queues[slot].get(i)
+}
+
+fn fail(shared: &Shared, state: &Rc<RefCell<WorkerState>>, e: InputError) {
+    let msg = e.to_string();
+    if let Ok(mut g) = shared.first_error.lock() {
+        g.get_or_insert(msg.clone());
+    }
+    state.borrow_mut().errors.push(msg);
+}
+
+/// The read phase of one thread: users, then names, then events, each shard streamed and
+/// pushed into the dataflow while the worker keeps stepping so exchanges drain.
+#[allow(clippy::too_many_arguments)]
+fn read_inputs(
+    worker: &mut timely::worker::Worker,
+    shared: &Shared,
+    state: &Rc<RefCell<WorkerState>>,
+    users_in: &mut InputHandleVec<u64, UserMsg>,
+    meta_in: &mut InputHandleVec<u64, (u32, String, u32)>,
+    artists_in: &mut InputHandleVec<u64, (u32, String)>,
+    pairs_in: &mut InputHandleVec<u64, PairMsg>,
+) {
+    let cfg = &shared.params.config;
+    let opts = ReadOptions {
+        chunk_bytes: cfg.ingest.chunk_bytes,
+        max_line_bytes: cfg.ingest.max_line_bytes,
+    };
+    let window = TimeWindow {
+        min: cfg.ingest.min_timestamp,
+        max: cfg.ingest.max_timestamp,
+    };
+    let mut stores = Stores::default();
+    let mut bad = BadRows::new(cfg.ingest.bad_row_samples);
+    let mut shard_lines: Vec<(u32, u64)> = Vec::new();
+    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let progress = &shared.progress;
+    let failed = |shared: &Shared| shared.first_error.lock().map(|g| g.is_some()).unwrap_or(true);
+
+    // Users.
+    while let Some(shard) = next_shard(shared, FileKind::Users) {
+        if failed(shared) {
+            break;
+        }
+        let mut shard_bad = BadRows::new(cfg.ingest.bad_row_samples);
+        let mut batch: Vec<UserMsg> = Vec::new();
+        let r = stores.for_shard(shard).and_then(|store| {
+            for_each_line(&shared.rt, store, shard, &opts, &mut shard_bad, progress, |line| {
+                *counts.entry("users.rows").or_default() += 1;
+                if line.offset == 0 && is_users_header(line.bytes) {
+                    *counts.entry("users.header").or_default() += 1;
+                    return Ok(());
+                }
+                let row = parse_user(line.bytes)?;
+                batch.push(UserMsg {
+                    row,
+                    offset: line.offset,
+                    shard: shard.id,
+                    shard_line: line.shard_line,
+                });
+                Ok(())
+            })
+        });
+        match r {
+            Ok(lines) => shard_lines.push((shard.id, lines)),
+            Err(e) => fail(shared, state, e),
+        }
+        bad.absorb(shard_bad);
+        *counts.entry("users.accepted").or_default() += batch.len() as u64;
+        users_in.send_batch(&mut batch);
+        worker.step();
+        Progress::add(&progress.shards_done, 1);
+    }
+    users_in.flush();
+
+    // Track and artist names.
+    for kind in [FileKind::Tracks, FileKind::Artists] {
+        while let Some(shard) = next_shard(shared, kind) {
+            if failed(shared) {
+                break;
+            }
+            let mut shard_bad = BadRows::new(cfg.ingest.bad_row_samples);
+            let mut tracks: Vec<(u32, String, u32)> = Vec::new();
+            let mut artists: Vec<(u32, String)> = Vec::new();
+            let r = stores.for_shard(shard).and_then(|store| {
+                for_each_line(&shared.rt, store, shard, &opts, &mut shard_bad, progress, |line| {
+                    if kind == FileKind::Tracks {
+                        let t = parse_track(line.bytes)?;
+                        tracks.push((t.track, t.name, t.artist));
+                    } else {
+                        let a = parse_artist(line.bytes)?;
+                        artists.push((a.artist, a.name));
+                    }
+                    Ok(())
+                })
+            });
+            match r {
+                Ok(lines) => shard_lines.push((shard.id, lines)),
+                Err(e) => fail(shared, state, e),
+            }
+            bad.absorb(shard_bad);
+            *counts.entry(if kind == FileKind::Tracks { "tracks_file.accepted" } else { "artists_file.accepted" }).or_default() +=
+                (tracks.len() + artists.len()) as u64;
+            meta_in.send_batch(&mut tracks);
+            artists_in.send_batch(&mut artists);
+            worker.step();
+            Progress::add(&progress.shards_done, 1);
+        }
+    }
+    meta_in.flush();
+    artists_in.flush();
+
+    // Events, folded locally into (user, track) partials before the exchange.
+    let cap = cfg.ingest.preagg_pairs.max(1);
+    let mut fold: FxHashMap<(u32, u32), PairAgg> = FxHashMap::default();
+    let mut out: Vec<PairMsg> = Vec::new();
+    let flush = |fold: &mut FxHashMap<(u32, u32), PairAgg>,
+                     out: &mut Vec<PairMsg>,
+                     pairs_in: &mut InputHandleVec<u64, PairMsg>| {
+        out.extend(fold.drain().map(|((u, t), a)| (u, t, a)));
+        pairs_in.send_batch(out);
+        out.clear();
+    };
+    while let Some(shard) = next_shard(shared, FileKind::Events) {
+        if failed(shared) {
+            break;
+        }
+        let mut shard_bad = BadRows::new(cfg.ingest.bad_row_samples);
+        let mut accepted = 0u64;
+        let r = if is_parquet(shard) {
+            read_parquet_shard(shared, &mut stores, shard, window, &mut shard_bad, |e| {
+                accepted += 1;
+                fold.entry((e.user, e.track))
+                    .and_modify(|a| a.merge(&PairAgg::of(e)))
+                    .or_insert_with(|| PairAgg::of(e));
+            })
+        } else {
+            stores.for_shard(shard).and_then(|store| {
+                let mut since_step = 0usize;
+                for_each_line(&shared.rt, store, shard, &opts, &mut shard_bad, progress, |line| {
+                    let e = parse_event(line.bytes, window)?;
+                    accepted += 1;
+                    fold.entry((e.user, e.track))
+                        .and_modify(|a| {
+                            a.plays = a.plays.saturating_add(1);
+                            a.first = a.first.min(e.timestamp);
+                            a.last = a.last.max(e.timestamp);
+                            a.artist = a.artist.min(e.artist);
+                        })
+                        .or_insert_with(|| PairAgg::of(&e));
+                    since_step += 1;
+                    if fold.len() >= cap {
+                        flush(&mut fold, &mut out, pairs_in);
+                        // Let the exchange drain so buffers stay bounded.
+                        worker.step();
+                        since_step = 0;
+                    }
+                    Ok(())
+                })
+            })
+        };
+        match r {
+            Ok(lines) => shard_lines.push((shard.id, lines)),
+            Err(e) => fail(shared, state, e),
+        }
+        Progress::add(&progress.events_read, accepted);
+        *counts.entry("events.accepted").or_default() += accepted;
+        bad.absorb(shard_bad);
+        worker.step();
+        Progress::add(&progress.shards_done, 1);
+    }
+    flush(&mut fold, &mut out, pairs_in);
+    let mut s = state.borrow_mut();
+    for (k, v) in counts {
+        s.outcome.add(k, v);
+    }
+    let bad_events: u64 = bad
+        .samples
+        .iter()
+        .filter(|x| x.kind != BadRowKind::DuplicateUser)
+        .count() as u64;
+    let _ = bad_events;
+    s.outcome.shard_lines.extend(shard_lines);
+    s.outcome.absorb_bad_rows(bad);
+}
+
+fn read_parquet_shard<F: FnMut(&ListeningEvent)>(
+    shared: &Shared,
+    stores: &mut Stores,
+    shard: &ShardSpec,
+    window: TimeWindow,
+    bad: &mut BadRows,
+    mut each: F,
+) -> Result<u64, InputError> {
+    let store = stores.for_shard(shard)?;
+    let mut batches = shared
+        .rt
+        .block_on(read_event_row_groups(store, shard, window, 64 * 1024))?;
+    let mut rows = 0u64;
+    let mut events = Vec::new();
+    let mut errors: Vec<(RowError, u64)> = Vec::new();
+    loop {
+        events.clear();
+        errors.clear();
+        let more = shared.rt.block_on(batches.next_batch(&mut events, &mut errors))?;
+        rows += (events.len() + errors.len()) as u64;
+        for e in &events {
+            each(e);
+        }
+        Progress::add(&shared.progress.rows_rejected, errors.len() as u64);
+        for (err, row) in errors.drain(..) {
+            bad.record(sample(shard, row, row + 1, err));
+        }
+        if !more {
+            break;
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,28 @@
+//! The archetype worker: one member of the timely cluster the coordinator forms.
+//!
+//! Data flows through a worker like this:
+//!
+//! 1. [`service`] registers with the coordinator over gRPC, keeps its lease by heartbeat and
+//!    long-polls for a task. An aggregate task names this member's timely process index, the
+//!    addresses of all members, the job config and the shards this member reads.
+//! 2. [`ingest`] streams each shard from its object store (never a whole file in memory),
+//!    parses rows, counts and samples bad ones, and folds events into (user, track) partial
+//!    aggregates in a bounded map before anything is exchanged.
+//! 3. [`dataflow`] runs the timely dataflow over all members and threads: pairs and users meet
+//!    at the worker owning the user; track totals at the worker owning the track; the paper's
+//!    filters; dense indices ordered by original id; and the output tables.
+//! 4. [`tables`] writes those tables as Parquet parts through `object_store`.
+//! 5. [`outcome`] merges what every thread counted into the result sent back to the coordinator.
+//!
+//! [`reference`] is a plain single-threaded implementation of the same aggregation, the oracle
+//! of the tests.
+
+pub mod dataflow;
+pub mod ingest;
+pub mod outcome;
+pub mod reference;
+pub mod service;
+pub mod tables;
+
+pub use dataflow::{run_aggregation, AggregateParams, ClusterSpec};
+pub use outcome::{AggregateOutcome, Progress};

@@ -1,0 +1,51 @@
+//! `archetype-worker`: joins a coordinator and runs the tasks it hands out.
+
+use anyhow::Result;
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(name = "archetype-worker", version, about = "A worker of the archetype cluster")]
+struct Args {
+    /// Coordinator gRPC endpoint.
+    #[arg(long, env = "ARCHETYPE_COORDINATOR", default_value = "http://127.0.0.1:7070")]
+    coordinator: String,
+    /// Timely worker threads in this process.
+    #[arg(long, env = "ARCHETYPE_THREADS", default_value_t = 1)]
+    threads: usize,
+    /// Host name or address other workers reach this one on.
+    #[arg(long, env = "ARCHETYPE_ADVERTISE_HOST", default_value = "127.0.0.1")]
+    advertise_host: String,
+    /// Port of this worker's timely communication (0: pick a free one).
+    #[arg(long, env = "ARCHETYPE_TIMELY_PORT", default_value_t = 0)]
+    timely_port: u16,
+    /// Exit after this many tasks.
+    #[arg(long)]
+    max_tasks: Option<usize>,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "ARCHETYPE_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(archetype_worker::service::serve(archetype_worker::service::WorkerOptions {
+        coordinator: args.coordinator,
+        threads: args.threads,
+        advertise_host: args.advertise_host,
+        timely_port: args.timely_port,
+        max_tasks: args.max_tasks,
+    }))?;
+    Ok(())
+}

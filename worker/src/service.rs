@@ -1,0 +1,299 @@
+//! The worker's side of the gRPC protocol: register, heartbeat, take tasks, report.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use archetype_job::JobConfig;
+use archetype_job::wire::shard_from_wire;
+use archetype_lfm::shard::ShardSpec;
+use archetype_proto::v1::{self, task::Kind};
+use archetype_proto::CoordinatorClient;
+use tonic::transport::Channel;
+use tracing::{error, info, warn};
+
+use crate::dataflow::{run_aggregation, AggregateParams, ClusterSpec};
+use crate::outcome::{AggregateOutcome, Progress};
+
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// `http://host:port` of the coordinator.
+    pub coordinator: String,
+    pub threads: usize,
+    /// Host other members reach this worker's timely port on.
+    pub advertise_host: String,
+    /// Timely port; 0 picks a free one.
+    pub timely_port: u16,
+    /// Exit after this many tasks (the embedded default runs one job).
+    pub max_tasks: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("cannot reach the coordinator at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("coordinator call {call} failed: {status}")]
+    Rpc { call: &'static str, status: tonic::Status },
+    #[error("cannot pick a timely port on {host}: {source}")]
+    Port {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+async fn connect(url: &str) -> Result<CoordinatorClient<Channel>, ServiceError> {
+    let mut last = String::new();
+    // The coordinator may still be starting (local spawn, pod start order): retry for a while.
+    for _ in 0..100 {
+        match CoordinatorClient::connect(url.to_string()).await {
+            Ok(c) => return Ok(c),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(ServiceError::Connect {
+        url: url.to_string(),
+        message: last,
+    })
+}
+
+fn pick_port(host: &str, port: u16) -> Result<u16, ServiceError> {
+    if port != 0 {
+        return Ok(port);
+    }
+    let l = std::net::TcpListener::bind((host, 0)).map_err(|source| ServiceError::Port {
+        host: host.to_string(),
+        source,
+    })?;
+    let p = l.local_addr().map_err(|source| ServiceError::Port {
+        host: host.to_string(),
+        source,
+    })?;
+    Ok(p.port())
+}
+
+fn gpus_seen() -> Vec<String> {
+    // Device files are enough to report presence without loading the CUDA driver.
+    (0..16)
+        .filter(|i| std::path::Path::new(&format!("/dev/nvidia{i}")).exists())
+        .map(|i| format!("nvidia{i}"))
+        .collect()
+}
+
+/// Registers and serves tasks until told to shut down (or `max_tasks` is reached).
+pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
+    let mut client = connect(&opts.coordinator).await?;
+    let port = pick_port(&opts.advertise_host, opts.timely_port)?;
+    let timely_address = format!("{}:{}", opts.advertise_host, port);
+    let mut sys = sysinfo::System::new();
+    sys.refresh_memory();
+    let reg = client
+        .register(v1::RegisterRequest {
+            hostname: sysinfo::System::host_name().unwrap_or_default(),
+            cores: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
+            memory_bytes: sys.total_memory(),
+            gpus: gpus_seen(),
+            timely_address: timely_address.clone(),
+            threads: opts.threads as u32,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+        .await
+        .map_err(|status| ServiceError::Rpc {
+            call: "Register",
+            status,
+        })?
+        .into_inner();
+    let worker_id = reg.worker_id.clone();
+    info!(worker_id, timely_address, "registered with the coordinator");
+
+    let current_task: Arc<Mutex<String>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let mut hb = client.clone();
+        let worker_id = worker_id.clone();
+        let current = current_task.clone();
+        let stop = stop.clone();
+        let every = Duration::from_millis(reg.heartbeat_interval_ms.max(50));
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let task_id = current.lock().map(|t| t.clone()).unwrap_or_default();
+                match hb
+                    .heartbeat(v1::HeartbeatRequest {
+                        worker_id: worker_id.clone(),
+                        task_id,
+                    })
+                    .await
+                {
+                    Ok(r) => {
+                        let r = r.into_inner();
+                        if r.abort_task {
+                            // Timely threads cannot be cancelled from outside; the job has
+                            // already failed, so leave and let the supervisor restart us.
+                            error!(reason = r.abort_reason, "task aborted by the coordinator; exiting");
+                            std::process::exit(3);
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "heartbeat failed"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
+
+    let mut done = 0usize;
+    loop {
+        let reply = client
+            .next_task(v1::NextTaskRequest {
+                worker_id: worker_id.clone(),
+                wait_ms: 5_000,
+            })
+            .await;
+        let reply = match reply {
+            Ok(r) => r.into_inner(),
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                info!("coordinator gone; exiting");
+                break;
+            }
+            Err(status) => {
+                stop.store(true, Ordering::Relaxed);
+                return Err(ServiceError::Rpc {
+                    call: "NextTask",
+                    status,
+                });
+            }
+        };
+        if reply.shutdown {
+            info!("coordinator asked us to shut down");
+            break;
+        }
+        let Some(task) = reply.task else { continue };
+        if let Ok(mut t) = current_task.lock() {
+            *t = task.task_id.clone();
+        }
+        let result = run_task(&mut client, &worker_id, &task, &opts).await;
+        if let Err(e) = client.report_result(result).await {
+            error!(error = %e, "cannot report the task result");
+        }
+        if let Ok(mut t) = current_task.lock() {
+            t.clear();
+        }
+        done += 1;
+        if opts.max_tasks.is_some_and(|m| done >= m) {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+async fn run_task(
+    client: &mut CoordinatorClient<Channel>,
+    worker_id: &str,
+    task: &v1::Task,
+    opts: &WorkerOptions,
+) -> v1::TaskResult {
+    let mut result = v1::TaskResult {
+        worker_id: worker_id.to_string(),
+        task_id: task.task_id.clone(),
+        ..Default::default()
+    };
+    let Some(Kind::Aggregate(agg)) = &task.kind else {
+        result.error = "unknown task kind".to_string();
+        return result;
+    };
+    let config = match JobConfig::from_toml(&agg.config_toml) {
+        Ok(c) => c,
+        Err(e) => {
+            result.error = format!("task config: {e}");
+            return result;
+        }
+    };
+    let shards: Option<Vec<ShardSpec>> = agg.shards.iter().map(shard_from_wire).collect();
+    let Some(shards) = shards else {
+        result.error = "task names a shard of unknown kind or encoding".to_string();
+        return result;
+    };
+    let threads = if agg.threads > 0 { agg.threads as usize } else { opts.threads };
+    let params = AggregateParams {
+        config,
+        shards,
+        job_root: agg.output_url.clone(),
+        cluster: ClusterSpec::Cluster {
+            process_index: agg.process_index as usize,
+            peers: agg.peers.clone(),
+            threads,
+        },
+    };
+    info!(
+        task = task.task_id,
+        process = agg.process_index,
+        members = agg.peers.len(),
+        shards = agg.shards.len(),
+        "aggregate task started"
+    );
+    let progress = Arc::new(Progress::default());
+    let rt = tokio::runtime::Handle::current();
+    let p2 = progress.clone();
+    let mut handle = tokio::task::spawn_blocking(move || run_aggregation(params, p2, rt));
+    let outcome = loop {
+        tokio::select! {
+            r = &mut handle => break r,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                let report = v1::ProgressReport {
+                    worker_id: worker_id.to_string(),
+                    task_id: task.task_id.clone(),
+                    phase: progress.stage_name().to_string(),
+                    counters: progress.snapshot().into_iter().map(|(name, value)| v1::Counter { name, value }).collect(),
+                };
+                if let Err(e) = client.report_progress(report).await {
+                    warn!(error = %e, "cannot report progress");
+                }
+            }
+        }
+    };
+    match outcome {
+        Ok(Ok(o)) => {
+            fill_result(&mut result, o);
+            result.ok = true;
+            info!(task = task.task_id, "aggregate task finished");
+        }
+        Ok(Err(e)) => {
+            result.error = e.to_string();
+            error!(task = task.task_id, error = %e, "aggregate task failed");
+        }
+        Err(join) => {
+            result.error = format!("aggregation thread panicked: {join}");
+            error!(task = task.task_id, error = %result.error, "aggregate task failed");
+        }
+    }
+    result
+}
+
+fn fill_result(r: &mut v1::TaskResult, o: AggregateOutcome) {
+    r.counters = o
+        .counters
+        .into_iter()
+        .map(|(name, value)| v1::Counter { name, value })
+        .collect();
+    r.shard_lines = o
+        .shard_lines
+        .into_iter()
+        .map(|(shard, lines)| v1::ShardLines { shard, lines })
+        .collect();
+    r.bad_rows = o
+        .bad_rows
+        .into_iter()
+        .map(|b| v1::BadRow {
+            file: b.file,
+            offset: b.offset,
+            shard_line: b.shard_line,
+            shard: b.shard,
+            kind: b.kind.name().to_string(),
+            field: b.field,
+            detail: b.detail,
+        })
+        .collect();
+    r.phase_seconds = o.phase_seconds.into_iter().collect();
+    r.outputs = o.outputs;
+}

@@ -1,0 +1,308 @@
+//! The aggregation's output tables: row types, Arrow schemas, and Parquet I/O through
+//! `object_store`.
+
+use std::sync::Arc;
+
+use archetype_job::StoreUrl;
+use arrow_array::builder::{BooleanBuilder, StringBuilder, UInt16Builder};
+use arrow_array::{
+    ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, UInt16Array, UInt32Array,
+    UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema};
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use object_store::buffered::BufWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("cannot write {url}: {source}")]
+    Write {
+        url: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("cannot read {url}: {message}")]
+    Read { url: String, message: String },
+    #[error("building a record batch for {table}: {source}")]
+    Arrow {
+        table: &'static str,
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
+}
+
+/// One (user, track) cell of the play-count matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct InteractionRow {
+    pub user_idx: u32,
+    pub track_idx: u32,
+    pub plays: u32,
+    pub first_timestamp: u32,
+    pub last_timestamp: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UserRow {
+    pub user_idx: u32,
+    pub user_id: u32,
+    pub country: Option<String>,
+    pub age: Option<u16>,
+    pub gender: String,
+    /// Events kept for this user (after all filters).
+    pub plays: u64,
+    /// Distinct tracks kept for this user.
+    pub tracks: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TrackRow {
+    pub track_idx: u32,
+    pub track_id: u32,
+    pub artist_id: u32,
+    /// Events and distinct listeners among the kept interactions.
+    pub plays: u64,
+    pub listeners: u64,
+    /// Events and listeners the track filter saw (users kept by the user filter, all countries).
+    pub filter_plays: u64,
+    pub filter_listeners: u64,
+    pub name: Option<String>,
+    pub artist_name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CountryProfileRow {
+    pub country: String,
+    pub track_idx: u32,
+    pub plays: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CountryRow {
+    /// `None` for users without a country (present only when `require_country` is off).
+    pub country: Option<String>,
+    /// Events of the country's users on all tracks (what the country filter sees).
+    pub les: u64,
+    pub users: u64,
+    pub kept: bool,
+}
+
+fn u32s(v: impl Iterator<Item = u32>) -> ArrayRef {
+    Arc::new(UInt32Array::from_iter_values(v))
+}
+fn u64s(v: impl Iterator<Item = u64>) -> ArrayRef {
+    Arc::new(UInt64Array::from_iter_values(v))
+}
+fn i64s(v: impl Iterator<Item = i64>) -> ArrayRef {
+    Arc::new(Int64Array::from_iter_values(v))
+}
+fn strings<'a>(v: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    for s in v {
+        b.append_option(s);
+    }
+    Arc::new(b.finish())
+}
+
+fn batch(table: &'static str, fields: Vec<Field>, cols: Vec<ArrayRef>) -> Result<RecordBatch, TableError> {
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .map_err(|source| TableError::Arrow { table, source })
+}
+
+pub fn interactions_batch(rows: &[InteractionRow]) -> Result<RecordBatch, TableError> {
+    batch(
+        "interactions",
+        vec![
+            Field::new("user_idx", DataType::UInt32, false),
+            Field::new("track_idx", DataType::UInt32, false),
+            Field::new("plays", DataType::UInt32, false),
+            Field::new("first_timestamp", DataType::Int64, false),
+            Field::new("last_timestamp", DataType::Int64, false),
+        ],
+        vec![
+            u32s(rows.iter().map(|r| r.user_idx)),
+            u32s(rows.iter().map(|r| r.track_idx)),
+            u32s(rows.iter().map(|r| r.plays)),
+            i64s(rows.iter().map(|r| i64::from(r.first_timestamp))),
+            i64s(rows.iter().map(|r| i64::from(r.last_timestamp))),
+        ],
+    )
+}
+
+pub fn users_batch(rows: &[UserRow]) -> Result<RecordBatch, TableError> {
+    let mut ages = UInt16Builder::new();
+    for r in rows {
+        ages.append_option(r.age);
+    }
+    batch(
+        "users",
+        vec![
+            Field::new("user_idx", DataType::UInt32, false),
+            Field::new("user_id", DataType::UInt32, false),
+            Field::new("country", DataType::Utf8, true),
+            Field::new("age", DataType::UInt16, true),
+            Field::new("gender", DataType::Utf8, false),
+            Field::new("plays", DataType::UInt64, false),
+            Field::new("tracks", DataType::UInt32, false),
+        ],
+        vec![
+            u32s(rows.iter().map(|r| r.user_idx)),
+            u32s(rows.iter().map(|r| r.user_id)),
+            strings(rows.iter().map(|r| r.country.as_deref())),
+            Arc::new(ages.finish()),
+            strings(rows.iter().map(|r| Some(r.gender.as_str()))),
+            u64s(rows.iter().map(|r| r.plays)),
+            u32s(rows.iter().map(|r| r.tracks)),
+        ],
+    )
+}
+
+pub fn tracks_batch(rows: &[TrackRow]) -> Result<RecordBatch, TableError> {
+    batch(
+        "tracks",
+        vec![
+            Field::new("track_idx", DataType::UInt32, false),
+            Field::new("track_id", DataType::UInt32, false),
+            Field::new("artist_id", DataType::UInt32, false),
+            Field::new("plays", DataType::UInt64, false),
+            Field::new("listeners", DataType::UInt64, false),
+            Field::new("filter_plays", DataType::UInt64, false),
+            Field::new("filter_listeners", DataType::UInt64, false),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("artist_name", DataType::Utf8, true),
+        ],
+        vec![
+            u32s(rows.iter().map(|r| r.track_idx)),
+            u32s(rows.iter().map(|r| r.track_id)),
+            u32s(rows.iter().map(|r| r.artist_id)),
+            u64s(rows.iter().map(|r| r.plays)),
+            u64s(rows.iter().map(|r| r.listeners)),
+            u64s(rows.iter().map(|r| r.filter_plays)),
+            u64s(rows.iter().map(|r| r.filter_listeners)),
+            strings(rows.iter().map(|r| r.name.as_deref())),
+            strings(rows.iter().map(|r| r.artist_name.as_deref())),
+        ],
+    )
+}
+
+pub fn country_profiles_batch(rows: &[CountryProfileRow]) -> Result<RecordBatch, TableError> {
+    batch(
+        "country_profiles",
+        vec![
+            Field::new("country", DataType::Utf8, false),
+            Field::new("track_idx", DataType::UInt32, false),
+            Field::new("plays", DataType::UInt64, false),
+        ],
+        vec![
+            strings(rows.iter().map(|r| Some(r.country.as_str()))),
+            u32s(rows.iter().map(|r| r.track_idx)),
+            u64s(rows.iter().map(|r| r.plays)),
+        ],
+    )
+}
+
+pub fn countries_batch(rows: &[CountryRow]) -> Result<RecordBatch, TableError> {
+    let mut kept = BooleanBuilder::new();
+    for r in rows {
+        kept.append_value(r.kept);
+    }
+    batch(
+        "countries",
+        vec![
+            Field::new("country", DataType::Utf8, true),
+            Field::new("les", DataType::UInt64, false),
+            Field::new("users", DataType::UInt64, false),
+            Field::new("kept", DataType::Boolean, false),
+        ],
+        vec![
+            strings(rows.iter().map(|r| r.country.as_deref())),
+            u64s(rows.iter().map(|r| r.les)),
+            u64s(rows.iter().map(|r| r.users)),
+            Arc::new(kept.finish()),
+        ],
+    )
+}
+
+/// Writes one batch as a Parquet object (zstd), streaming through a multipart upload.
+pub async fn write_parquet(
+    dest: &StoreUrl,
+    batch: &RecordBatch,
+    row_group_rows: usize,
+) -> Result<(), TableError> {
+    let err = |source| TableError::Write {
+        url: dest.url.clone(),
+        source,
+    };
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(row_group_rows.max(1)))
+        .build();
+    let sink = BufWriter::new(dest.store.clone(), dest.path.clone());
+    let mut writer = AsyncArrowWriter::try_new(sink, batch.schema(), Some(props)).map_err(err)?;
+    writer.write(batch).await.map_err(err)?;
+    writer.close().await.map_err(err)?;
+    Ok(())
+}
+
+/// Reads every part of a table directory (`<root>/<table>/part-*.parquet`), parts in name order.
+pub async fn read_table(table_dir: &StoreUrl) -> Result<Vec<RecordBatch>, TableError> {
+    let rerr = |message: String| TableError::Read {
+        url: table_dir.url.clone(),
+        message,
+    };
+    let mut metas: Vec<_> = table_dir
+        .store
+        .list(Some(&table_dir.path))
+        .try_collect()
+        .await
+        .map_err(|e| rerr(e.to_string()))?;
+    metas.retain(|m| m.location.as_ref().ends_with(".parquet"));
+    metas.sort_by(|a, b| a.location.cmp(&b.location));
+    let mut out = Vec::new();
+    for m in metas {
+        // Parts are read whole: this reader serves tests and reports, not the hot path.
+        let bytes = table_dir
+            .store
+            .get(&m.location)
+            .await
+            .map_err(|e| rerr(e.to_string()))?
+            .bytes()
+            .await
+            .map_err(|e| rerr(e.to_string()))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .map_err(|e| rerr(format!("{}: {e}", m.location)))?
+            .build()
+            .map_err(|e| rerr(format!("{}: {e}", m.location)))?;
+        for b in reader {
+            out.push(b.map_err(|e| rerr(format!("{}: {e}", m.location)))?);
+        }
+    }
+    Ok(out)
+}
+
+/// Typed column access for tests and reports.
+pub fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, TableError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| TableError::Read {
+            url: String::new(),
+            message: format!("column `{name}` missing or of another type"),
+        })
+}
+
+pub type U32Col = UInt32Array;
+pub type U64Col = UInt64Array;
+pub type I64Col = Int64Array;
+pub type U16Col = UInt16Array;
+pub type StrCol = StringArray;
+pub type BoolCol = BooleanArray;
+
+/// Whether an object exists (used to check for a job's summary marker).
+pub async fn exists(url: &StoreUrl) -> bool {
+    url.store.head(&url.path).await.is_ok()
+}

@@ -1,0 +1,127 @@
+//! The dataflow against the single-threaded reference, for 1, 2 and 4 workers and for
+//! shard sizes that cut rows everywhere.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use archetype_datagen::{generate, BadRowInjection, GeneratorConfig};
+use archetype_job::config::FilterConfig;
+use archetype_job::{open_url, JobConfig};
+use archetype_lfm::parse::TimeWindow;
+use archetype_lfm::shard::{plan_file, FileKind, ShardSpec};
+use archetype_worker::reference::{aggregate_files, load_tables, Aggregate};
+use archetype_worker::{run_aggregation, AggregateParams, ClusterSpec, Progress};
+
+fn config(data: &Path, filter: &FilterConfig, shard_bytes: u64) -> JobConfig {
+    let mut c = JobConfig::from_toml(&format!(
+        "[input]\nevents = [\"{d}/LFM-1b_LEs.txt\"]\nusers = \"{d}/LFM-1b_users.txt\"\n",
+        d = data.display()
+    ))
+    .unwrap();
+    c.filter = filter.clone();
+    c.ingest.shard_bytes = shard_bytes;
+    c.ingest.preagg_pairs = 5_000; // flush often: partial aggregates must merge correctly
+    c.ingest.max_bad_fraction = 1.0;
+    c
+}
+
+async fn plan(c: &JobConfig) -> Vec<ShardSpec> {
+    let mut shards = Vec::new();
+    for (url, kind) in [(&c.input.users, FileKind::Users), (&c.input.events[0], FileKind::Events)] {
+        let u = open_url(url).unwrap();
+        shards.extend(
+            plan_file(u.store.as_ref(), &u.path, &u.url, kind, c.ingest.shard_bytes, shards.len() as u32)
+                .await
+                .unwrap(),
+        );
+    }
+    shards
+}
+
+fn run(data: &Path, out: &Path, filter: &FilterConfig, threads: usize, shard_bytes: u64) -> (Aggregate, archetype_worker::AggregateOutcome) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let c = config(data, filter, shard_bytes);
+    let shards = rt.block_on(plan(&c));
+    let job_root = open_url(out.to_str().unwrap()).unwrap();
+    let params = AggregateParams {
+        config: c,
+        shards,
+        job_root: job_root.url.clone(),
+        cluster: ClusterSpec::Local { threads },
+    };
+    let outcome = run_aggregation(params, Arc::new(Progress::default()), rt.handle().clone()).unwrap();
+    let got = rt.block_on(load_tables(&job_root)).unwrap();
+    (got, outcome)
+}
+
+fn reference(data: &Path, filter: &FilterConfig) -> Aggregate {
+    aggregate_files(
+        &[&data.join("LFM-1b_LEs.txt")],
+        &data.join("LFM-1b_users.txt"),
+        filter,
+        TimeWindow::default(),
+    )
+    .unwrap()
+}
+
+fn paper_like() -> FilterConfig {
+    FilterConfig {
+        require_country: true,
+        min_track_les: 10,
+        keep_all_tracks: false,
+        min_country_les: 2_000,
+        min_country_users: 5,
+    }
+}
+
+#[test]
+fn equals_the_reference_for_1_2_and_4_workers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let gen = GeneratorConfig {
+        seed: 21,
+        events: 200_000,
+        bad_rows: BadRowInjection::default()
+            .with("column_count", 2)
+            .with("not_a_number", 2)
+            .with("duplicate_user", 3),
+        ..GeneratorConfig::default()
+    };
+    generate(&gen, &data, false).unwrap();
+    let want = reference(&data, &paper_like());
+    assert!(want.countries.values().any(|c| c.2), "no country passes: test data too small");
+    assert!(want.countries.values().any(|c| !c.2), "every country passes: filter untested");
+    for threads in [1, 2, 4] {
+        let out = tmp.path().join(format!("out-{threads}"));
+        let (got, outcome) = run(&data, &out, &paper_like(), threads, 64 << 10);
+        assert_eq!(got.interactions, want.interactions, "{threads} workers");
+        assert_eq!(got.users, want.users, "{threads} workers");
+        assert_eq!(got.tracks, want.tracks, "{threads} workers");
+        assert_eq!(got.country_profiles, want.country_profiles, "{threads} workers");
+        assert_eq!(got.countries, want.countries, "{threads} workers");
+        for (kind, n) in &want.bad_rows {
+            assert_eq!(outcome.get(&format!("bad_rows.{kind}")), *n, "{kind}, {threads} workers");
+        }
+        assert_eq!(outcome.get("interactions.rows"), want.interactions.len() as u64);
+    }
+}
+
+#[test]
+fn keep_all_tracks_and_no_country_filter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    generate(&GeneratorConfig { seed: 4, events: 60_000, ..GeneratorConfig::default() }, &data, false).unwrap();
+    let filter = FilterConfig {
+        require_country: false,
+        min_track_les: 1_000_000,
+        keep_all_tracks: true,
+        min_country_les: 0,
+        min_country_users: 0,
+    };
+    let want = reference(&data, &filter);
+    let (got, _) = run(&data, &tmp.path().join("out"), &filter, 3, 7_777);
+    assert_eq!(got, Aggregate { bad_rows: got.bad_rows.clone(), ..want.clone() });
+    // Every valid event of a known user is kept in this mode.
+    let kept: u64 = got.interactions.values().map(|v| u64::from(v.0)).sum();
+    assert!(kept > 50_000, "{kept}");
+}
