@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use archetype_job::wire::shard_to_wire;
 use archetype_job::{open_url, JobConfig, JobLayout};
 use archetype_lfm::shard::ShardSpec;
 use archetype_proto::v1;
-use archetype_job::wire::shard_to_wire;
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::{error, info};
 
@@ -28,10 +28,18 @@ pub enum JobError {
 
 /// A job id that sorts by submission time and names the job.
 pub fn new_job_id(name: &str) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let clean: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     format!("{}-{}-{:03}", clean, now.as_secs(), now.subsec_millis())
 }
@@ -77,13 +85,20 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
 
     set_status(state, &job_id, "waiting_for_workers", "");
     let t_wait = Instant::now();
-    let members = wait_for_workers(state, config.cluster.workers, config.cluster.register_timeout_s)
-        .await
-        .inspect_err(|e| set_status(state, &job_id, "failed", &e.to_string()))?;
+    let members = wait_for_workers(
+        state,
+        config.cluster.workers,
+        config.cluster.register_timeout_s,
+    )
+    .await
+    .inspect_err(|e| set_status(state, &job_id, "failed", &e.to_string()))?;
     phases.insert("wait_for_workers".into(), t_wait.elapsed().as_secs_f64());
 
     // Form the cluster: index = registration order among the chosen members.
-    let peers: Vec<String> = members.iter().map(|m| m.info.timely_address.clone()).collect();
+    let peers: Vec<String> = members
+        .iter()
+        .map(|m| m.info.timely_address.clone())
+        .collect();
     let assignment = assign(&shards, members.len());
     let config_toml = config.to_toml();
     let mut tasks: Vec<(String, String)> = Vec::new();
@@ -119,15 +134,27 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
         tasks.push((task_id, m.id.clone()));
     }
     set_status(state, &job_id, "aggregating", "");
-    info!(job = job_id, members = members.len(), ?peers, "cluster formed; aggregating");
+    info!(
+        job = job_id,
+        members = members.len(),
+        ?peers,
+        "cluster formed; aggregating"
+    );
 
     let t_agg = Instant::now();
-    let results = watch(state, &tasks, &job_id, input_bytes, progress_bars, config.cluster.lease_ms)
-        .await
-        .inspect_err(|e| {
-            error!(job = job_id, error = %e, "job failed");
-            set_status(state, &job_id, "failed", &e.to_string());
-        })?;
+    let results = watch(
+        state,
+        &tasks,
+        &job_id,
+        input_bytes,
+        progress_bars,
+        config.cluster.lease_ms,
+    )
+    .await
+    .inspect_err(|e| {
+        error!(job = job_id, error = %e, "job failed");
+        set_status(state, &job_id, "failed", &e.to_string());
+    })?;
     phases.insert("aggregate".into(), t_agg.elapsed().as_secs_f64());
     phases.insert("total".into(), t0.elapsed().as_secs_f64());
 
@@ -145,7 +172,12 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
     {
         let mut reg = state.lock();
         let e = reg.job_status.entry(job_id.clone()).or_default();
-        e.state = if summary.error.is_some() { "failed" } else { "succeeded" }.to_string();
+        e.state = if summary.error.is_some() {
+            "failed"
+        } else {
+            "succeeded"
+        }
+        .to_string();
         e.error = summary.error.clone().unwrap_or_default();
         e.summary_json = status_json;
     }
@@ -178,7 +210,8 @@ async fn wait_for_workers(
                 timeout_s
             )));
         }
-        let _ = tokio::time::timeout((deadline - now).min(Duration::from_millis(500)), notified).await;
+        let _ =
+            tokio::time::timeout((deadline - now).min(Duration::from_millis(500)), notified).await;
     }
 }
 

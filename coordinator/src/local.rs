@@ -52,7 +52,9 @@ impl LocalWorkers {
         coordinator: &str,
         log_dir: Option<&Path>,
     ) -> Result<LocalWorkers, LocalError> {
-        let binary = binary.map(PathBuf::from).unwrap_or_else(default_worker_binary);
+        let binary = binary
+            .map(PathBuf::from)
+            .unwrap_or_else(default_worker_binary);
         if !binary.exists() {
             return Err(LocalError::Missing(binary.display().to_string()));
         }
@@ -96,7 +98,9 @@ impl LocalWorkers {
             loop {
                 match c.try_wait() {
                     Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(50))
+                    }
                     _ => {
                         warn!(pid = c.id(), "worker did not exit in time; killing it");
                         let _ = c.kill();

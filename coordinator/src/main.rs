@@ -15,10 +15,19 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tracing::info;
 
 #[derive(Parser, Debug)]
-#[command(name = "archetype", version, about = "Country-aware music recommendation: the coordinator and CLI")]
+#[command(
+    name = "archetype",
+    version,
+    about = "Country-aware music recommendation: the coordinator and CLI"
+)]
 struct Cli {
     /// Log format: `text` or `json`.
-    #[arg(long, global = true, env = "ARCHETYPE_LOG_FORMAT", default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        env = "ARCHETYPE_LOG_FORMAT",
+        default_value = "text"
+    )]
     log_format: String,
     #[command(subcommand)]
     command: Command,
@@ -109,7 +118,9 @@ enum Enc {
 fn init_logs(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         b.json().init();
     } else {
@@ -126,15 +137,33 @@ fn main() -> Result<()> {
         .build()?;
     rt.block_on(async move {
         match cli.command {
-            Command::Run { config, overrides, summary_json } => {
+            Command::Run {
+                config,
+                overrides,
+                summary_json,
+            } => {
                 let cfg = JobConfig::load(&config, &overrides)?;
                 let summary = run_local_or_cluster(cfg, None, true).await?;
                 finish(summary, summary_json)
             }
-            Command::Demo { dir, events, workers, threads, seed, overrides } => {
-                demo(dir, events, workers, threads, seed, overrides).await
-            }
-            Command::Generate { out, events, seed, users, tracks, archetypes, encoding, threads } => {
+            Command::Demo {
+                dir,
+                events,
+                workers,
+                threads,
+                seed,
+                overrides,
+            } => demo(dir, events, workers, threads, seed, overrides).await,
+            Command::Generate {
+                out,
+                events,
+                seed,
+                users,
+                tracks,
+                archetypes,
+                encoding,
+                threads,
+            } => {
                 let cfg = GeneratorConfig {
                     seed,
                     events,
@@ -149,10 +178,17 @@ fn main() -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&s)?);
                 Ok(())
             }
-            Command::Serve { listen, heartbeat_ms, lease_ms } => serve(listen, heartbeat_ms, lease_ms).await,
-            Command::Submit { coordinator, config, overrides, no_wait } => {
-                submit(coordinator, config, overrides, no_wait).await
-            }
+            Command::Serve {
+                listen,
+                heartbeat_ms,
+                lease_ms,
+            } => serve(listen, heartbeat_ms, lease_ms).await,
+            Command::Submit {
+                coordinator,
+                config,
+                overrides,
+                no_wait,
+            } => submit(coordinator, config, overrides, no_wait).await,
         }
     })
 }
@@ -170,7 +206,8 @@ fn to_encoding(e: Enc) -> OutputEncoding {
 fn finish(summary: JobSummary, json: Option<PathBuf>) -> Result<()> {
     println!("{}", summary.render());
     if let Some(p) = json {
-        std::fs::write(&p, serde_json::to_vec_pretty(&summary)?).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(&p, serde_json::to_vec_pretty(&summary)?)
+            .with_context(|| format!("writing {}", p.display()))?;
     }
     if let Some(e) = summary.error {
         bail!("job failed: {e}");
@@ -179,7 +216,11 @@ fn finish(summary: JobSummary, json: Option<PathBuf>) -> Result<()> {
 }
 
 /// Starts a coordinator for one job, with local workers when the config asks for them.
-async fn run_local_or_cluster(cfg: JobConfig, log_dir: Option<PathBuf>, bars: bool) -> Result<JobSummary> {
+async fn run_local_or_cluster(
+    cfg: JobConfig,
+    log_dir: Option<PathBuf>,
+    bars: bool,
+) -> Result<JobSummary> {
     let state = CoordinatorState::new(cfg.cluster.heartbeat_ms, cfg.cluster.lease_ms);
     let srv = server::start(state.clone(), &cfg.cluster.listen)
         .await
@@ -198,7 +239,15 @@ async fn run_local_or_cluster(cfg: JobConfig, log_dir: Option<PathBuf>, bars: bo
         None
     };
     let job_id = new_job_id(&cfg.name);
-    let result = run_job(&state, JobRun { job_id, config: cfg, progress_bars: bars }).await;
+    let result = run_job(
+        &state,
+        JobRun {
+            job_id,
+            config: cfg,
+            progress_bars: bars,
+        },
+    )
+    .await;
     state.shutdown();
     if let Some(w) = workers {
         tokio::task::spawn_blocking(move || w.finish(Duration::from_secs(10))).await?;
@@ -207,17 +256,35 @@ async fn run_local_or_cluster(cfg: JobConfig, log_dir: Option<PathBuf>, bars: bo
     Ok(result?)
 }
 
-async fn demo(dir: PathBuf, events: u64, workers: usize, threads: usize, seed: u64, overrides: Vec<String>) -> Result<()> {
+async fn demo(
+    dir: PathBuf,
+    events: u64,
+    workers: usize,
+    threads: usize,
+    seed: u64,
+    overrides: Vec<String>,
+) -> Result<()> {
     let data = dir.join("data");
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let marker = data.join(format!(".generated-seed{seed}-events{events}"));
     if !marker.exists() {
-        println!("generating {events} events (seed {seed}) into {}", data.display());
-        let gen = GeneratorConfig { seed, events, threads: 2, ..GeneratorConfig::default() };
+        println!(
+            "generating {events} events (seed {seed}) into {}",
+            data.display()
+        );
+        let gen = GeneratorConfig {
+            seed,
+            events,
+            threads: 2,
+            ..GeneratorConfig::default()
+        };
         let d2 = data.clone();
         let s = tokio::task::spawn_blocking(move || generate(&gen, &d2, true)).await??;
-        println!("  {} users, {} tracks, {} events", s.users, s.tracks, s.events_written);
+        println!(
+            "  {} users, {} tracks, {} events",
+            s.users, s.tracks, s.events_written
+        );
         std::fs::write(&marker, b"")?;
     }
     let abs = std::fs::canonicalize(&dir)?;
@@ -266,18 +333,32 @@ spawn_local_workers = true
 
 async fn serve(listen: String, heartbeat_ms: u64, lease_ms: u64) -> Result<()> {
     let state = CoordinatorState::new(heartbeat_ms, lease_ms);
-    let srv = server::start(state.clone(), &listen).await.with_context(|| format!("binding {listen}"))?;
+    let srv = server::start(state.clone(), &listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
     println!("coordinator listening on {}", srv.addr);
     loop {
         let notified = state.events.notified();
         let next = {
             let mut reg = state.lock();
-            if reg.submitted.is_empty() { None } else { Some(reg.submitted.remove(0)) }
+            if reg.submitted.is_empty() {
+                None
+            } else {
+                Some(reg.submitted.remove(0))
+            }
         };
         if let Some((job_id, text)) = next {
             match JobConfig::from_toml(&text) {
                 Ok(config) => {
-                    let r = run_job(&state, JobRun { job_id: job_id.clone(), config, progress_bars: false }).await;
+                    let r = run_job(
+                        &state,
+                        JobRun {
+                            job_id: job_id.clone(),
+                            config,
+                            progress_bars: false,
+                        },
+                    )
+                    .await;
                     match r {
                         Ok(s) => println!("{}", s.render()),
                         Err(e) => tracing::error!(job = job_id, error = %e, "job failed"),
@@ -297,13 +378,20 @@ async fn serve(listen: String, heartbeat_ms: u64, lease_ms: u64) -> Result<()> {
     Ok(())
 }
 
-async fn submit(coordinator: String, config: PathBuf, overrides: Vec<String>, no_wait: bool) -> Result<()> {
+async fn submit(
+    coordinator: String,
+    config: PathBuf,
+    overrides: Vec<String>,
+    no_wait: bool,
+) -> Result<()> {
     let cfg = JobConfig::load(&config, &overrides)?;
     let mut client = archetype_proto::CoordinatorClient::connect(coordinator.clone())
         .await
         .with_context(|| format!("connecting to {coordinator}"))?;
     let id = client
-        .submit_job(v1::SubmitJobRequest { config_toml: cfg.to_toml() })
+        .submit_job(v1::SubmitJobRequest {
+            config_toml: cfg.to_toml(),
+        })
         .await?
         .into_inner()
         .job_id;
@@ -312,7 +400,10 @@ async fn submit(coordinator: String, config: PathBuf, overrides: Vec<String>, no
         return Ok(());
     }
     loop {
-        let st = client.get_job(v1::GetJobRequest { job_id: id.clone() }).await?.into_inner();
+        let st = client
+            .get_job(v1::GetJobRequest { job_id: id.clone() })
+            .await?
+            .into_inner();
         match st.state.as_str() {
             "succeeded" => {
                 let s: JobSummary = serde_json::from_str(&st.summary_json)?;

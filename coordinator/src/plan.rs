@@ -18,7 +18,13 @@ pub async fn plan_shards(config: &JobConfig) -> Result<Vec<ShardSpec>, PlanError
     if let Some(a) = &config.input.artists {
         inputs.push((a.clone(), FileKind::Artists));
     }
-    inputs.extend(config.input.events.iter().map(|e| (e.clone(), FileKind::Events)));
+    inputs.extend(
+        config
+            .input
+            .events
+            .iter()
+            .map(|e| (e.clone(), FileKind::Events)),
+    );
     let mut shards = Vec::new();
     for (raw, kind) in inputs {
         let loc = open_url(&raw).map_err(|e| PlanError::Input {
@@ -96,7 +102,9 @@ mod tests {
 
     #[test]
     fn every_shard_goes_to_exactly_one_member_and_load_is_balanced() {
-        let shards: Vec<ShardSpec> = (0..37).map(|i| shard(i, 100 + u64::from(i % 5) * 10)).collect();
+        let shards: Vec<ShardSpec> = (0..37)
+            .map(|i| shard(i, 100 + u64::from(i % 5) * 10))
+            .collect();
         for members in 1..6 {
             let a = assign(&shards, members);
             assert_eq!(a.len(), members);

@@ -94,7 +94,10 @@ impl CoordinatorState {
             reg.aborted.insert(t.clone(), reason.to_string());
         }
         for w in reg.workers.values_mut() {
-            if w.pending.as_ref().is_some_and(|p| task_ids.contains(&p.task_id)) {
+            if w.pending
+                .as_ref()
+                .is_some_and(|p| task_ids.contains(&p.task_id))
+            {
                 w.pending = None;
             }
         }

@@ -115,15 +115,21 @@ impl JobSummary {
                 *lines_per_kind.entry(s.kind.name().to_string()).or_default() += n;
             }
         }
-        let rejected_rows = resolve_samples(shards, &shard_lines, samples, config.ingest.bad_row_samples);
+        let rejected_rows =
+            resolve_samples(shards, &shard_lines, samples, config.ingest.bad_row_samples);
         let by_kind: BTreeMap<String, u64> = counters
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("bad_rows.").map(|k| (k.to_string(), *v)))
             .collect();
         let rejected: u64 = by_kind.values().sum();
         // The users header is a line but not a row.
-        let rows_read: u64 = lines_per_kind.values().sum::<u64>() - counters.get("users.header").copied().unwrap_or(0);
-        let fraction = if rows_read == 0 { 0.0 } else { rejected as f64 / rows_read as f64 };
+        let rows_read: u64 = lines_per_kind.values().sum::<u64>()
+            - counters.get("users.header").copied().unwrap_or(0);
+        let fraction = if rows_read == 0 {
+            0.0
+        } else {
+            rejected as f64 / rows_read as f64
+        };
         let get = |k: &str| counters.get(k).copied().unwrap_or(0);
         let events_read = get("events.accepted");
         let agg_secs = phase_seconds.get("aggregate").copied().unwrap_or(0.0);
@@ -170,7 +176,11 @@ impl JobSummary {
                 events: get("events.kept"),
             },
             counters,
-            events_per_second: if agg_secs > 0.0 { events_read as f64 / agg_secs } else { 0.0 },
+            events_per_second: if agg_secs > 0.0 {
+                events_read as f64 / agg_secs
+            } else {
+                0.0
+            },
             phase_seconds,
             outputs,
         }
@@ -220,7 +230,15 @@ impl JobSummary {
             let _ = writeln!(s, "    {k:<24} {:>10}", fmt_n(*v));
         }
         for r in self.rejections.samples.iter().take(6) {
-            let _ = writeln!(s, "    e.g. {}:{} field `{}` {}: {}", short(&r.file), r.line, r.field, r.kind, r.detail);
+            let _ = writeln!(
+                s,
+                "    e.g. {}:{} field `{}` {}: {}",
+                short(&r.file),
+                r.line,
+                r.field,
+                r.kind,
+                r.detail
+            );
         }
         let _ = writeln!(
             s,
@@ -251,7 +269,11 @@ impl JobSummary {
             .filter_map(|p| self.phase_seconds.get(*p).map(|v| format!("{p} {v:.2}s")))
             .collect();
         let _ = writeln!(s, "  time        {}", phases.join(", "));
-        let _ = writeln!(s, "  throughput  {} events/s", fmt_n(self.events_per_second as u64));
+        let _ = writeln!(
+            s,
+            "  throughput  {} events/s",
+            fmt_n(self.events_per_second as u64)
+        );
         let _ = writeln!(s, "  output      {}", self.output);
         s
     }
@@ -265,7 +287,7 @@ pub fn fmt_n(n: u64) -> String {
     let d = n.to_string();
     let mut out = String::new();
     for (i, c) in d.chars().enumerate() {
-        if i > 0 && (d.len() - i) % 3 == 0 {
+        if i > 0 && (d.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -327,7 +349,6 @@ pub fn resolve_samples(
     rows
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,7 +369,12 @@ mod tests {
 
     #[test]
     fn sample_lines_become_file_lines() {
-        let shards = vec![shard(0, "file:///u"), shard(1, "file:///e"), shard(2, "file:///e"), shard(3, "file:///e")];
+        let shards = vec![
+            shard(0, "file:///u"),
+            shard(1, "file:///e"),
+            shard(2, "file:///e"),
+            shard(3, "file:///e"),
+        ];
         let lines = BTreeMap::from([(0, 10), (1, 100), (2, 50), (3, 7)]);
         let bad = |shard: u32, shard_line: u64| v1::BadRow {
             shard,
@@ -360,7 +386,11 @@ mod tests {
         let got: Vec<(String, u64)> = rows.iter().map(|r| (r.file.clone(), r.line)).collect();
         assert_eq!(
             got,
-            vec![("file:///e".into(), 5), ("file:///e".into(), 152), ("file:///u".into(), 4)]
+            vec![
+                ("file:///e".into(), 5),
+                ("file:///e".into(), 152),
+                ("file:///u".into(), 4)
+            ]
         );
         let capped = resolve_samples(&shards, &lines, vec![bad(3, 2), bad(1, 5), bad(0, 4)], 2);
         assert_eq!(capped.len(), 2);

@@ -31,6 +31,8 @@ pub(crate) const POPULARITY_EXPONENT: f64 = 1.0;
 /// most with a handful, a few with hundreds.
 const ARTIST_SIZE_ALPHA: f64 = 1.5;
 const ARTIST_SIZE_WEIGHT_CAP: f64 = 150.0;
+/// Canonical positions per artist-lookup bucket.
+const BUCKET_SHIFT: u32 = 6;
 
 /// The three ids that travel with a track in every event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,9 @@ pub(crate) struct Catalogue {
     segments: Vec<Segment>,
     /// Canonical position of each artist's first track; `artists + 1` entries.
     artist_start: Vec<u64>,
+    /// Artist owning canonical position `b << BUCKET_SHIFT`: narrows the artist lookup to a
+    /// few entries instead of a binary search over millions.
+    artist_bucket: Vec<u32>,
     /// Canonical index of each artist's first album; `artists + 1` entries.
     album_start: Vec<u64>,
     /// Tracks per album for each artist (the last album may be shorter).
@@ -131,6 +136,16 @@ impl Catalogue {
         }
         artist_start.push(t);
         debug_assert_eq!(artist_start.len() as u64, a_total + 1);
+        let mut artist_bucket = Vec::with_capacity((t >> BUCKET_SHIFT) as usize + 1);
+        let mut a = 0usize;
+        for b in 0..=((t - 1) >> BUCKET_SHIFT) {
+            let c = b << BUCKET_SHIFT;
+            while artist_start[a + 1] <= c {
+                a += 1;
+            }
+            // Artists <= tracks <= u32::MAX, checked in the configuration.
+            artist_bucket.push(a as u32);
+        }
 
         let mut album_start = Vec::with_capacity(artist_start.len());
         let mut album_size = Vec::with_capacity(a_total as usize);
@@ -158,6 +173,7 @@ impl Catalogue {
             archetypes: r.archetypes,
             segments,
             artist_start,
+            artist_bucket,
             album_start,
             album_size,
             track_ids: Permutation::new(t, key(r.seed, Stream::Catalogue, 1 << 40)),
@@ -201,7 +217,11 @@ impl Catalogue {
     }
 
     fn artist_of(&self, canonical: u64) -> usize {
-        self.artist_start.partition_point(|&s| s <= canonical) - 1
+        let mut a = self.artist_bucket[(canonical >> BUCKET_SHIFT) as usize] as usize;
+        while self.artist_start[a + 1] <= canonical {
+            a += 1;
+        }
+        a
     }
 
     /// Ids of the track at popularity rank `rank`.

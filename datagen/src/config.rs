@@ -117,11 +117,23 @@ impl FromStr for OutputEncoding {
     }
 }
 
-/// Malformed rows to inject, by kind. Kinds for the events file: `column_count`,
-/// `not_a_number`, `id_out_of_range`, `non_utf8`, `timestamp_out_of_range` (extra lines at
-/// pseudo-random positions) and `truncated_last_line` (0 or 1: the file ends in a partial line
-/// without `\n`). For the users file: `duplicate_user` (a second row for an existing user with a
-/// different country, somewhere after the original).
+/// Malformed rows to inject, by kind. Each injected line has exactly one defect, checked in
+/// the order a reader would (UTF-8, column count, ids, timestamp), so it is classified under
+/// the kind it was injected as.
+///
+/// Events file (extra lines at seeded positions, within the surrounding user's block; not
+/// counted in `events`; text encodings only):
+/// * `column_count`: 4 or 6 integer columns;
+/// * `not_a_number`: an artist/album/track/timestamp field such as `abc`, `1.5`, `-3` or empty;
+/// * `id_out_of_range`: a user/artist/album/track id >= 2^32;
+/// * `non_utf8`: a field holding invalid UTF-8 bytes;
+/// * `timestamp_out_of_range`: below 1_000_000_000 or above 2_000_000_000 (outside any
+///   plausible window, not just outside [`crate::TIMESTAMP_MIN`]..=[`crate::TIMESTAMP_MAX`]);
+/// * `truncated_last_line` (0 or 1): the file ends in a partial line (`user\tartist`) without
+///   `\n`.
+///
+/// Users file: `duplicate_user`, a second row for an existing user id with a different
+/// country, somewhere after the original.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BadRowInjection {

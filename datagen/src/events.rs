@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::catalogue::Catalogue;
 use crate::config::Resolved;
 use crate::itoa::push_u64;
-use crate::rng::{rng_for, Stream};
+use crate::rng::{key, rng_for, Stream};
 use crate::users::User;
 
 /// First valid event time: 2005-01-01T00:00:00Z.
@@ -29,10 +29,11 @@ pub(crate) const RELISTEN_EXPONENT: f64 = 1.0;
 /// Roughly how many tracks make a listening session.
 const MEAN_SESSION_TRACKS: f64 = 10.0;
 
-/// Target events per block; blocks are cut on user boundaries.
+/// Target events per block. Blocks are cut on user boundaries, except that a user with more
+/// events is split into chunks of at most this size.
 pub(crate) const BLOCK_EVENTS: u64 = 1 << 16;
 
-/// Kinds of bad event rows, in a fixed order for rendering.
+/// Kinds of malformed event lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BadKind {
     ColumnCount,
@@ -85,11 +86,18 @@ pub(crate) fn plan_bad_rows(r: &Resolved) -> Vec<BadRow> {
     rows
 }
 
-/// Users `start..end`, written as one unit.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Block {
-    pub start: usize,
-    pub end: usize,
+/// A unit of rendering work: whole users `start..end`, or chunks `from..to` of one user whose
+/// events are too many to hold at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Block {
+    Users { start: usize, end: usize },
+    Chunks { user: usize, from: u64, to: u64 },
+}
+
+/// Number of chunks a user's events are rendered in. Chunking bounds memory per work unit
+/// whatever the configuration (e.g. 500 users sharing 10^9 events).
+pub(crate) fn chunks_of(events: u64) -> u64 {
+    events.div_ceil(BLOCK_EVENTS).max(1)
 }
 
 /// Cuts users into blocks of about [`BLOCK_EVENTS`] events. Depends only on the users, never
@@ -99,15 +107,29 @@ pub(crate) fn blocks(users: &[User]) -> Vec<Block> {
     let mut start = 0;
     let mut acc = 0u64;
     for (i, u) in users.iter().enumerate() {
+        let chunks = chunks_of(u.events);
+        if chunks > 1 {
+            if start < i {
+                out.push(Block::Users { start, end: i });
+            }
+            out.extend((0..chunks).map(|c| Block::Chunks {
+                user: i,
+                from: c,
+                to: c + 1,
+            }));
+            start = i + 1;
+            acc = 0;
+            continue;
+        }
         acc += u.events;
         if acc >= BLOCK_EVENTS {
-            out.push(Block { start, end: i + 1 });
+            out.push(Block::Users { start, end: i + 1 });
             start = i + 1;
             acc = 0;
         }
     }
     if start < users.len() {
-        out.push(Block {
+        out.push(Block::Users {
             start,
             end: users.len(),
         });
@@ -136,7 +158,11 @@ pub(crate) enum Payload {
 pub(crate) struct BlockOut {
     pub payload: Payload,
     pub events: u64,
+    /// Distinct (user, track) pairs of the users rendered whole.
     pub pairs: u64,
+    /// For a chunk of a chunked user: that user's index and which repertoire entries the
+    /// chunk played; the writer merges them across chunks.
+    pub partial: Option<(usize, Vec<bool>)>,
 }
 
 /// Hashes a rank with one multiply-xorshift; std's SipHash costs more than the draw itself.
@@ -220,11 +246,26 @@ impl<'a> EventGen<'a> {
     }
 
     pub fn render(&self, block: Block) -> BlockOut {
-        let users = &self.users[block.start..block.end];
-        let events: u64 = users.iter().map(|u| u.events).sum();
-        let first = users.first().map_or(0, |u| u.first_event);
+        // (user index, first chunk, end chunk) triples of this block.
+        let work: Vec<(usize, u64, u64)> = match block {
+            Block::Users { start, end } => (start..end)
+                .map(|i| (i, 0, chunks_of(self.users[i].events)))
+                .collect(),
+            Block::Chunks { user, from, to } => vec![(user, from, to)],
+        };
+        let span = |&(i, from, to): &(usize, u64, u64)| {
+            let u = &self.users[i];
+            let c = chunks_of(u.events);
+            (
+                u.first_event + u.events * from / c,
+                u.first_event + u.events * to / c,
+            )
+        };
+        let first = work.first().map_or(0, |w| span(w).0);
+        let last = work.last().map_or(0, |w| span(w).1);
+        let events = last - first;
         let bad_from = self.bad.partition_point(|b| b.pos < first);
-        let bad_to = self.bad.partition_point(|b| b.pos < first + events);
+        let bad_to = self.bad.partition_point(|b| b.pos < last);
         let mut payload = if self.columnar {
             let cap = events as usize;
             Payload::Columns(Columns {
@@ -242,46 +283,69 @@ impl<'a> EventGen<'a> {
         let mut scratch = Scratch::default();
         let mut bad = self.bad[bad_from..bad_to].iter().peekable();
         let mut pairs = 0u64;
-        for (offset, u) in users.iter().enumerate() {
+        let mut partial = None;
+        for &(i, from, to) in &work {
+            let u = &self.users[i];
             if u.events == 0 {
                 continue;
             }
-            let mut rng = rng_for(self.seed, Stream::Events, (block.start + offset) as u64);
+            let chunks = chunks_of(u.events);
+            // The repertoire and listening window come from the user's own stream, so every
+            // chunk of a chunked user sees the same ones.
+            let mut rng = rng_for(self.seed, Stream::Events, i as u64);
             self.repertoire(u, &mut rng, &mut scratch);
-            session_times(u, &mut rng, &mut scratch.times);
+            let (open, close) = listening_window(u, &mut rng);
             let total = self.harmonic[scratch.ranks.len() - 1];
             let mut user_prefix = Vec::with_capacity(12);
             push_u64(&mut user_prefix, u.id);
-            for (k, &ts) in scratch.times.iter().enumerate() {
-                let j = self.pick(&mut rng, total, scratch.ranks.len());
-                scratch.used[j] = true;
-                match &mut payload {
-                    Payload::Text(out) => {
-                        while let Some(b) = bad.next_if(|b| b.pos == u.first_event + k as u64) {
-                            render_bad(b, u.id, self.catalogue, out);
+            for c in from..to {
+                let mut rng = if chunks == 1 {
+                    rng.clone()
+                } else {
+                    rng_for(key(self.seed, Stream::Events, i as u64), Stream::Chunks, c)
+                };
+                let lo = u.events * c / chunks;
+                let n = u.events * (c + 1) / chunks - lo;
+                let sub_open = open + (close - open) * c / chunks;
+                let sub_close = open + (close - open) * (c + 1) / chunks;
+                session_times(n, sub_open, sub_close, &mut rng, &mut scratch.times);
+                for (k, &ts) in scratch.times.iter().enumerate() {
+                    let j = self.pick(&mut rng, total, scratch.ranks.len());
+                    scratch.used[j] = true;
+                    match &mut payload {
+                        Payload::Text(out) => {
+                            let pos = u.first_event + lo + k as u64;
+                            while let Some(b) = bad.next_if(|b| b.pos == pos) {
+                                render_bad(b, u.id, self.catalogue, out);
+                            }
+                            out.extend_from_slice(&user_prefix);
+                            let from = if j == 0 { 0 } else { scratch.item_ends[j - 1] };
+                            out.extend_from_slice(&scratch.items[from..scratch.item_ends[j]]);
+                            push_u64(out, ts);
+                            out.push(b'\n');
                         }
-                        out.extend_from_slice(&user_prefix);
-                        let from = if j == 0 { 0 } else { scratch.item_ends[j - 1] };
-                        out.extend_from_slice(&scratch.items[from..scratch.item_ends[j]]);
-                        push_u64(out, ts);
-                        out.push(b'\n');
-                    }
-                    Payload::Columns(c) => {
-                        let info = scratch.infos[j];
-                        c.user.push(u.id as i64);
-                        c.artist.push(i64::from(info.artist));
-                        c.album.push(i64::from(info.album));
-                        c.track.push(i64::from(info.track));
-                        c.timestamp.push(ts as i64);
+                        Payload::Columns(cols) => {
+                            let info = scratch.infos[j];
+                            cols.user.push(u.id as i64);
+                            cols.artist.push(i64::from(info.artist));
+                            cols.album.push(i64::from(info.album));
+                            cols.track.push(i64::from(info.track));
+                            cols.timestamp.push(ts as i64);
+                        }
                     }
                 }
             }
-            pairs += scratch.used.iter().filter(|&&x| x).count() as u64;
+            if chunks == 1 {
+                pairs += scratch.used.iter().filter(|&&x| x).count() as u64;
+            } else {
+                partial = Some((i, std::mem::take(&mut scratch.used)));
+            }
         }
         BlockOut {
             payload,
             events,
             pairs,
+            partial,
         }
     }
 
@@ -335,26 +399,31 @@ impl<'a> EventGen<'a> {
     }
 }
 
-/// Event times for one user: sessions of consecutive tracks at random points of the user's
-/// listening window, sorted.
-fn session_times(u: &User, rng: &mut ChaCha8Rng, times: &mut Vec<u64>) {
+/// The span a user listened in: opening mostly in mid-2011..2013 (never before registration),
+/// closing within the last three months of the data set.
+fn listening_window(u: &User, rng: &mut ChaCha8Rng) -> (u64, u64) {
     let floor = (u.registered.max(0) as u64).clamp(TIMESTAMP_MIN, TIMESTAMP_MAX - 86_400);
     let open = if rng.random::<f64>() < RECENT_SHARE {
         rng.random_range(RECENT_FROM..RECENT_TO)
     } else {
         rng.random_range(TIMESTAMP_MIN..RECENT_FROM)
     };
-    let start = open.max(floor);
-    // Crawls ended at different days; windows close within the last three months.
-    let end = (TIMESTAMP_MAX - rng.random_range(0..90 * 86_400)).max(start + 86_400);
-    let end = end.min(TIMESTAMP_MAX);
-    let n = u.events as usize;
+    let open = open.max(floor);
+    // Crawls ended on different days.
+    let close = (TIMESTAMP_MAX - rng.random_range(0..90 * 86_400)).max(open + 86_400);
+    (open, close.min(TIMESTAMP_MAX))
+}
+
+/// `n` event times in `[open, close]`, sorted: sessions of consecutive tracks a few minutes
+/// apart, starting at random points.
+fn session_times(n: u64, open: u64, close: u64, rng: &mut ChaCha8Rng, times: &mut Vec<u64>) {
+    let n = n as usize;
     times.clear();
     while times.len() < n {
-        let mut t = rng.random_range(start..=end);
+        let mut t = rng.random_range(open..=close);
         let len = (1.0 + -(1.0 - rng.random::<f64>()).ln() * MEAN_SESSION_TRACKS) as usize;
         for _ in 0..len.clamp(1, 500).min(n - times.len()) {
-            times.push(t.min(end));
+            times.push(t.min(close));
             t += rng.random_range(120..420);
         }
     }

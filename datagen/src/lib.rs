@@ -8,7 +8,7 @@
 //!
 //! Generation flows in this order:
 //! 1. [`GeneratorConfig`] is resolved (defaults, validation) into a plan.
-//! 2. The catalogue ([`catalogue`](crate::catalogue)) is laid out: global popularity ranks,
+//! 2. The catalogue is laid out: global popularity ranks,
 //!    one local slice per archetype, artists and albums; ids come from keyed permutations, so
 //!    no per-track table is held.
 //! 3. The users are drawn from the real LFM-1b figures ([`figures`]): country, age, gender,
@@ -17,8 +17,11 @@
 //! 4. Artists, tracks and users files are written.
 //! 5. Events are rendered per block of users, in parallel: every user's random stream is keyed
 //!    by (seed, user index), so blocks can be rendered on any thread; they are written strictly
-//!    in order, streaming, while the next batch renders. Bad rows are spliced in at
-//!    pre-planned global positions.
+//!    in order, streaming, while the next batch renders. A user with more events than a block
+//!    holds is rendered in chunks (own stream per chunk, consecutive time sub-windows), so
+//!    memory stays bounded whatever the configuration. Each user draws a repertoire of distinct
+//!    tracks (local music of its archetype mixed with global hits) and re-listens to it with
+//!    Zipf weights. Bad rows are spliced in at pre-planned global event positions.
 //! 6. `ground_truth.json` records what was planted.
 //!
 //! Same seed and same configuration give byte-identical files whatever the thread count.
@@ -41,7 +44,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use config::{BadRowInjection, GeneratorConfig, OutputEncoding};
 pub use error::GenError;
@@ -60,7 +63,7 @@ pub const ARTISTS_FILE: &str = "LFM-1b_artists.txt";
 pub const GROUND_TRUTH_FILE: &str = "ground_truth.json";
 
 /// What a run wrote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneratedSummary {
     /// Every file written: events, users, tracks, artists, ground truth.
     pub files: Vec<PathBuf>,
@@ -147,11 +150,14 @@ pub fn generate(
         sink: EventSink,
         events: u64,
         pairs: u64,
+        /// Repertoire entries played so far by each chunked user.
+        chunked: BTreeMap<usize, Vec<bool>>,
     }
     let start = Written {
         sink: EventSink::create(events_path, plan.encoding)?,
         events: 0,
         pairs: 0,
+        chunked: BTreeMap::new(),
     };
     let mut written = sink::ordered(
         &pool,
@@ -162,6 +168,13 @@ pub fn generate(
             w.sink.write(out.payload)?;
             w.events += out.events;
             w.pairs += out.pairs;
+            if let Some((user, used)) = out.partial {
+                let seen = w
+                    .chunked
+                    .entry(user)
+                    .or_insert_with(|| vec![false; used.len()]);
+                seen.iter_mut().zip(used).for_each(|(s, u)| *s |= u);
+            }
             bar.inc(out.events);
             Ok(())
         },
@@ -179,6 +192,11 @@ pub fn generate(
         written.sink.write_raw(&line)?;
     }
     let events_path = written.sink.finish()?;
+    written.pairs += written
+        .chunked
+        .values()
+        .map(|used| used.iter().filter(|&&x| x).count() as u64)
+        .sum::<u64>();
     bar.finish_and_clear();
     debug_assert_eq!(written.events, plan.events);
 

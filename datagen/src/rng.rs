@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 pub(crate) enum Stream {
     Users = 0x5553_4552,
     Events = 0x4556_4e54,
+    Chunks = 0x4348_4e4b,
     Archetypes = 0x4152_4348,
     Catalogue = 0x4341_5441,
     BadRows = 0x4241_4452,

@@ -407,3 +407,56 @@ fn parquet_has_int_columns_and_million_row_groups() {
         assert_eq!(got.join("\t"), line);
     }
 }
+
+#[test]
+fn very_active_users_are_rendered_in_chunks_consistently() {
+    // 3 users sharing 400k events: each is split into several chunks.
+    let cfg = GeneratorConfig {
+        users: Some(3),
+        bad_rows: BadRowInjection::default().with("not_a_number", 5),
+        ..config(13, 400_000)
+    };
+    let a = tempfile::tempdir().expect("tmp");
+    let b = tempfile::tempdir().expect("tmp");
+    let s = run(
+        &GeneratorConfig {
+            threads: 1,
+            ..cfg.clone()
+        },
+        a.path(),
+    );
+    run(
+        &GeneratorConfig {
+            threads: 3,
+            ..cfg.clone()
+        },
+        b.path(),
+    );
+    assert!(
+        read_all(a.path()) == read_all(b.path()),
+        "thread count does not matter"
+    );
+
+    let text = std::fs::read_to_string(a.path().join("LFM-1b_LEs.txt")).expect("events");
+    let mut valid = Vec::new();
+    for line in text.lines() {
+        let v: Result<Vec<u64>, _> = line.split('\t').map(str::parse::<u64>).collect();
+        match v {
+            Ok(v) if v.len() == 5 => valid.push(v),
+            _ => {}
+        }
+    }
+    assert_eq!(valid.len(), 400_000);
+    for w in valid.windows(2) {
+        assert!(
+            w[0][0] < w[1][0] || (w[0][0] == w[1][0] && w[0][4] <= w[1][4]),
+            "{w:?}"
+        );
+    }
+    let pairs: HashSet<(u64, u64)> = valid.iter().map(|v| (v[0], v[3])).collect();
+    let truth = common::ground_truth(&s);
+    assert_eq!(
+        truth["totals"]["distinct_user_track_pairs"].as_u64(),
+        Some(pairs.len() as u64)
+    );
+}

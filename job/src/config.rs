@@ -268,7 +268,9 @@ fn apply_override(root: &mut toml::Table, o: &str) -> Result<(), ConfigError> {
 fn parse_literal(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match toml::from_str::<toml::Table>(&doc) {
-        Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(raw.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or(toml::Value::String(raw.to_string())),
         Err(_) => toml::Value::String(raw.to_string()),
     }
 }
@@ -308,7 +310,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_errors() {
-        let e = JobConfig::from_toml(&format!("{MINIMAL}\n[filter]\nmin_trak_les = 3\n")).unwrap_err();
+        let e =
+            JobConfig::from_toml(&format!("{MINIMAL}\n[filter]\nmin_trak_les = 3\n")).unwrap_err();
         assert!(e.to_string().contains("min_trak_les"), "{e}");
         let e = JobConfig::from_toml_with(MINIMAL, "t", &["cluster.workers=0".into()]).unwrap_err();
         assert!(e.to_string().contains("workers"), "{e}");

@@ -36,7 +36,11 @@ impl StoreUrl {
         for part in child.split('/').filter(|p| !p.is_empty()) {
             path = path.clone().join(part);
         }
-        let url = format!("{}/{}", self.url.trim_end_matches('/'), child.trim_start_matches('/'));
+        let url = format!(
+            "{}/{}",
+            self.url.trim_end_matches('/'),
+            child.trim_start_matches('/')
+        );
         StoreUrl {
             store: self.store.clone(),
             path,
@@ -169,9 +173,18 @@ mod tests {
         assert!(by_path.url.starts_with("file:///"));
         let by_url = open_url(&by_path.url).unwrap();
         assert_eq!(by_path.path, by_url.path);
-        let got = by_url.store.get(&by_url.path).await.unwrap().bytes().await.unwrap();
+        let got = by_url
+            .store
+            .get(&by_url.path)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         assert_eq!(&got[..], b"data");
-        let joined = open_url(dir.path().to_str().unwrap()).unwrap().join("x.txt");
+        let joined = open_url(dir.path().to_str().unwrap())
+            .unwrap()
+            .join("x.txt");
         assert_eq!(joined.path, by_path.path);
     }
 

@@ -145,7 +145,7 @@ fn column_count(line: &[u8], found: usize, expected: usize) -> RowError {
 }
 
 /// Splits into exactly `N` tab-separated columns or reports the column count found.
-fn split_columns<'a, const N: usize>(line: &'a [u8]) -> Result<[&'a [u8]; N], RowError> {
+fn split_columns<const N: usize>(line: &[u8]) -> Result<[&[u8]; N], RowError> {
     let mut cols: [&[u8]; N] = [&[]; N];
     let mut n = 0usize;
     for part in line.split(|&b| b == b'\t') {

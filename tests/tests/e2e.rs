@@ -16,7 +16,11 @@ fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let p = dir.join(name);
-    assert!(p.exists(), "{} missing: run the tests with `cargo test --workspace`", p.display());
+    assert!(
+        p.exists(),
+        "{} missing: run the tests with `cargo test --workspace`",
+        p.display()
+    );
     p
 }
 
@@ -117,7 +121,10 @@ fn two_worker_processes_write_what_the_reference_computes() {
     let o = run_job(&cfg, &summary_path);
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "job failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        o.status.success(),
+        "job failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("succeeded"), "{stdout}");
 
     let summary: serde_json::Value =
@@ -145,7 +152,11 @@ fn two_worker_processes_write_what_the_reference_computes() {
     let by_kind = &summary["rejections"]["by_kind"];
     for (kind, n) in &truth.bad_rows_injected {
         assert_eq!(by_kind[kind].as_u64(), Some(*n), "kind {kind}: {by_kind}");
-        assert_eq!(want.bad_rows.get(kind), Some(n), "reference disagrees on {kind}");
+        assert_eq!(
+            want.bad_rows.get(kind),
+            Some(n),
+            "reference disagrees on {kind}"
+        );
     }
     let samples = summary["rejections"]["samples"].as_array().unwrap();
     assert!(!samples.is_empty());
@@ -188,7 +199,11 @@ fn rejected_rows_over_the_budget_fail_the_job_with_file_line_and_field() {
     std::fs::write(&cfg, job_toml(&data, &out, 2, "")).unwrap();
     let o = run_job(&cfg, &tmp.path().join("s.json"));
     assert!(!o.status.success());
-    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(text.contains("error budget"), "{text}");
     assert!(text.contains("LFM-1b_LEs.txt line"), "{text}");
     assert!(text.contains("not_a_number"), "{text}");
@@ -203,14 +218,30 @@ fn a_lost_member_fails_the_job_with_a_clear_message() {
     use archetype_proto::v1;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    generate(&GeneratorConfig { seed: 3, events: 20_000, ..GeneratorConfig::default() }, &data, false).unwrap();
+    generate(
+        &GeneratorConfig {
+            seed: 3,
+            events: 20_000,
+            ..GeneratorConfig::default()
+        },
+        &data,
+        false,
+    )
+    .unwrap();
     let out = tmp.path().join("out");
     let cfg = tmp.path().join("job.toml");
     // One real worker is spawned by the test; the other member is a registration that never
     // heartbeats again, as a crashed worker would.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let text = job_toml(&data, &out, 2, "")
-        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""))
+        .replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        )
         .replace("spawn_local_workers = true", "spawn_local_workers = false")
         .replace("lease_ms = 3000", "lease_ms = 1500");
     std::fs::write(&cfg, text).unwrap();

@@ -31,11 +31,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use archetype_job::{open_url, JobConfig, JobLayout, StoreUrl};
-use archetype_lfm::parse::{is_users_header, parse_artist, parse_event, parse_track, parse_user, TimeWindow};
 use archetype_lfm::parquet_input::read_event_row_groups;
+use archetype_lfm::parse::{
+    is_users_header, parse_artist, parse_event, parse_track, parse_user, TimeWindow,
+};
 use archetype_lfm::read::ReadOptions;
 use archetype_lfm::shard::{FileKind, ShardSpec};
-use archetype_lfm::{BadRowKind, Country, Gender, InputError, ListeningEvent, RowError, UserRow as LfmUser};
+use archetype_lfm::{
+    BadRowKind, Country, Gender, InputError, ListeningEvent, RowError, UserRow as LfmUser,
+};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
@@ -155,11 +159,22 @@ struct WorkerState {
     owned_tracks: BTreeMap<u32, (u64, u64)>,
     /// All kept track ids, sorted: position = track_idx.
     kept_tracks: Vec<u32>,
+    /// track id -> track_idx; a hash lookup instead of a binary search per pair, which cost
+    /// a cache miss per level at a million tracks.
+    track_index: FxHashMap<u32, u32>,
     kept_countries: FxHashSet<Option<Country>>,
     outcome: AggregateOutcome,
     bad_users: Option<BadRows>,
     errors: Vec<String>,
-    stage_started: Option<Instant>,
+    /// When this thread started; stages record their end as seconds since it.
+    t0: Option<Instant>,
+}
+
+impl WorkerState {
+    fn mark(&mut self, stage: &str) {
+        let t = self.t0.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+        self.outcome.phase(&format!("until.{stage}"), t);
+    }
 }
 
 struct Shared {
@@ -197,31 +212,26 @@ pub fn run_aggregation(
     }
     // Big shards first so the tail of the read phase is short.
     for q in &mut queues {
-        q.sort_by(|a, b| (b.end - b.start).cmp(&(a.end - a.start)).then(a.id.cmp(&b.id)));
+        q.sort_by(|a, b| {
+            (b.end - b.start)
+                .cmp(&(a.end - a.start))
+                .then(a.id.cmp(&b.id))
+        });
     }
-    let (communication, threads) = match &params.cluster {
-        ClusterSpec::Local { threads } => (
-            if *threads == 1 {
-                CommunicationConfig::Thread
-            } else {
-                CommunicationConfig::Process(*threads)
-            },
-            *threads,
-        ),
+    let communication = match &params.cluster {
+        ClusterSpec::Local { threads: 1 } => CommunicationConfig::Thread,
+        ClusterSpec::Local { threads } => CommunicationConfig::Process(*threads),
         ClusterSpec::Cluster {
             process_index,
             peers,
             threads,
-        } => (
-            CommunicationConfig::Cluster {
-                threads: *threads,
-                process: *process_index,
-                addresses: peers.clone(),
-                report: false,
-                zerocopy: false,
-            },
-            *threads,
-        ),
+        } => CommunicationConfig::Cluster {
+            threads: *threads,
+            process: *process_index,
+            addresses: peers.clone(),
+            report: false,
+            zerocopy: false,
+        },
     };
     let per_kind = params.config.ingest.bad_row_samples;
     let shared = Arc::new(Shared {
@@ -255,7 +265,6 @@ pub fn run_aggregation(
     if !failures.is_empty() {
         return Err(AggregateError::Worker(failures.join("; ")));
     }
-    let _ = threads;
     Ok(merged)
 }
 
@@ -264,8 +273,10 @@ fn run_worker(
     shared: &Arc<Shared>,
 ) -> Result<AggregateOutcome, String> {
     let index = worker.index();
-    let peers = worker.peers();
-    let state = Rc::new(RefCell::new(WorkerState::default()));
+    let state = Rc::new(RefCell::new(WorkerState {
+        t0: Some(Instant::now()),
+        ..WorkerState::default()
+    }));
     let mut users_in: InputHandleVec<u64, UserMsg> = InputHandleVec::new();
     let mut pairs_in: InputHandleVec<u64, PairMsg> = InputHandleVec::new();
     let mut meta_in: InputHandleVec<u64, (u32, String, u32)> = InputHandleVec::new();
@@ -308,9 +319,10 @@ fn run_worker(
                     });
                     if pf.is_empty() && uf.is_empty() {
                         if let Some(cap) = cap.take() {
-                            s.stage_started = Some(Instant::now());
                             s.bad_users = Some(std::mem::replace(&mut dups, BadRows::new(0)));
+                            s.mark("read_all");
                             let out = stage_a_partials(s, &filter);
+                            s.mark("join_users");
                             output.session(&cap).give_iterator(out.into_iter());
                         }
                     }
@@ -352,6 +364,7 @@ fn run_worker(
                                 }
                                 let kept = s.owned_tracks.len() as u64;
                                 s.outcome.add("tracks.kept", kept);
+                                s.mark("track_filter");
                                 output
                                     .session(&cap)
                                     .give_iterator(s.owned_tracks.keys().copied());
@@ -395,6 +408,7 @@ fn run_worker(
                         if kf.is_empty() && cf.is_empty() {
                             if let Some(cap) = cap.take() {
                                 let mut s = st.borrow_mut();
+                                s.mark("country_input");
                                 let users = stage_c_select(
                                     &mut s,
                                     std::mem::take(&mut kept),
@@ -414,22 +428,25 @@ fn run_worker(
         // D: dense indices, interactions and users parts.
         let st = state.clone();
         let sh = shared.clone();
-        let stage_d = kept_users.unary_frontier(Pipeline, "WriteInteractions", move |cap, _info| {
-            let mut cap = Some(cap);
-            let mut users: Vec<u32> = Vec::new();
-            move |(input, frontier), output| {
-                input.for_each(|_t, data| users.append(data));
-                if frontier.is_empty() {
-                    if let Some(cap) = cap.take() {
-                        users.sort_unstable();
-                        users.dedup();
-                        let mut s = st.borrow_mut();
-                        let out = stage_d_write(&mut s, &users, index, &sh);
-                        output.session(&cap).give_iterator(out.into_iter());
+        let stage_d =
+            kept_users.unary_frontier(Pipeline, "WriteInteractions", move |cap, _info| {
+                let mut cap = Some(cap);
+                let mut users: Vec<u32> = Vec::new();
+                move |(input, frontier), output| {
+                    input.for_each(|_t, data| users.append(data));
+                    if frontier.is_empty() {
+                        if let Some(cap) = cap.take() {
+                            users.sort_unstable();
+                            users.dedup();
+                            let mut s = st.borrow_mut();
+                            s.mark("user_ids");
+                            let out = stage_d_write(&mut s, &users, index, &sh);
+                            s.mark("write_interactions");
+                            output.session(&cap).give_iterator(out.into_iter());
+                        }
                     }
                 }
-            }
-        });
+            });
 
         // M: track names joined with artist names at the artist's owner.
         let track_meta = meta.binary_frontier(
@@ -499,6 +516,7 @@ fn run_worker(
                             if let Some(cap) = cap.take() {
                                 let mut s = st.borrow_mut();
                                 stage_e_write(&mut s, &finals, &names, index, &sh);
+                                s.mark("write_tracks");
                                 // Nothing flows on; the empty output only closes the stage.
                                 let _ = output.session(&cap);
                             }
@@ -547,6 +565,7 @@ fn run_worker(
                                     write_part(&sh, tables_layout::COUNTRY_PROFILES, index, &b)
                                 });
                                 record_write(&mut s, r, tables_layout::COUNTRY_PROFILES, index);
+                                s.mark("write_profiles");
                                 let _ = output.session(&cap);
                             }
                         }
@@ -582,7 +601,6 @@ fn run_worker(
     if let Some(b) = s.bad_users.take() {
         s.outcome.absorb_bad_rows(b);
     }
-    let _ = peers;
     if !s.errors.is_empty() {
         return Err(s.errors.join("; "));
     }
@@ -632,7 +650,10 @@ fn insert_user(users: &mut FxHashMap<u32, UserMsg>, m: UserMsg, dups: &mut BadRo
 
 /// Stage A at the user's owner: applies the user filter, counts what it drops, and emits this
 /// worker's partial track and country totals.
-fn stage_a_partials(s: &mut WorkerState, filter: &archetype_job::config::FilterConfig) -> Vec<StageA> {
+fn stage_a_partials(
+    s: &mut WorkerState,
+    filter: &archetype_job::config::FilterConfig,
+) -> Vec<StageA> {
     let mut unknown_user_les = 0u64;
     let mut no_country_les = 0u64;
     let mut tracks: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
@@ -671,7 +692,11 @@ fn stage_a_partials(s: &mut WorkerState, filter: &archetype_job::config::FilterC
         .into_iter()
         .map(|(t, (p, l))| StageA::Track(t, p, l))
         .collect();
-    out.extend(countries.into_iter().map(|(c, (les, n))| StageA::Country(c, les, n)));
+    out.extend(
+        countries
+            .into_iter()
+            .map(|(c, (les, n))| StageA::Country(c, les, n)),
+    );
     out
 }
 
@@ -687,6 +712,11 @@ fn stage_c_select(
 ) -> Vec<u32> {
     kept.sort_unstable();
     kept.dedup();
+    s.track_index = kept
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (*t, i as u32))
+        .collect();
     s.kept_tracks = kept;
     s.kept_countries = totals
         .iter()
@@ -697,7 +727,10 @@ fn stage_c_select(
         .map(|(c, _)| *c)
         .collect();
     if index == 0 {
-        s.outcome.add("countries.seen", totals.keys().filter(|c| c.is_some()).count() as u64);
+        s.outcome.add(
+            "countries.seen",
+            totals.keys().filter(|c| c.is_some()).count() as u64,
+        );
         s.outcome.add(
             "countries.kept",
             s.kept_countries.iter().filter(|c| c.is_some()).count() as u64,
@@ -711,16 +744,17 @@ fn stage_c_select(
                 kept: s.kept_countries.contains(c),
             })
             .collect();
-        let r = tables::countries_batch(&rows).and_then(|b| write_part(sh, tables_layout::COUNTRIES, 0, &b));
+        let r = tables::countries_batch(&rows)
+            .and_then(|b| write_part(sh, tables_layout::COUNTRIES, 0, &b));
         record_write(s, r, tables_layout::COUNTRIES, 0);
     }
     let users = &s.users;
-    let kept_tracks = &s.kept_tracks;
+    let track_index = &s.track_index;
     let kept_countries = &s.kept_countries;
     let mut kept_events = 0u64;
     s.pairs.retain(|(u, t), agg| {
         let c = users.get(u).and_then(|m| m.row.country);
-        let keep = kept_countries.contains(&c) && kept_tracks.binary_search(t).is_ok();
+        let keep = kept_countries.contains(&c) && track_index.contains_key(t);
         if keep {
             kept_events += u64::from(agg.plays);
         }
@@ -736,22 +770,37 @@ fn stage_c_select(
 
 /// Stage D at the user's owner: dense indices, the interactions and users parts, and the
 /// partials for the tracks table and the country profiles.
-fn stage_d_write(s: &mut WorkerState, kept_users: &[u32], index: usize, sh: &Shared) -> Vec<StageD> {
+fn stage_d_write(
+    s: &mut WorkerState,
+    kept_users: &[u32],
+    index: usize,
+    sh: &Shared,
+) -> Vec<StageD> {
     sh.progress.stage.store(2, Ordering::Relaxed);
     let mut rows: Vec<InteractionRow> = Vec::with_capacity(s.pairs.len());
     let mut per_user: FxHashMap<u32, (u64, u32)> = FxHashMap::default();
     let mut track_final: FxHashMap<u32, (u32, u64, u64)> = FxHashMap::default();
     let mut profiles: FxHashMap<(Country, u32), u64> = FxHashMap::default();
     let pairs = std::mem::take(&mut s.pairs);
+    // Index only this worker's users: one binary search per user, not per pair.
+    let mut user_index: FxHashMap<u32, u32> = FxHashMap::default();
+    for (u, _) in pairs.keys() {
+        if !user_index.contains_key(u) {
+            if let Ok(i) = kept_users.binary_search(u) {
+                user_index.insert(*u, i as u32);
+            }
+        }
+    }
     for ((u, t), agg) in pairs {
-        let (Ok(ui), Ok(ti)) = (kept_users.binary_search(&u), s.kept_tracks.binary_search(&t)) else {
-            s.errors.push(format!("internal: pair ({u}, {t}) lost its index"));
+        let (Some(&ui), Some(&ti)) = (user_index.get(&u), s.track_index.get(&t)) else {
+            s.errors
+                .push(format!("internal: pair ({u}, {t}) lost its index"));
             continue;
         };
         let plays = u64::from(agg.plays);
         rows.push(InteractionRow {
-            user_idx: ui as u32,
-            track_idx: ti as u32,
+            user_idx: ui,
+            track_idx: ti,
             plays: agg.plays,
             first_timestamp: agg.first,
             last_timestamp: agg.last,
@@ -764,7 +813,7 @@ fn stage_d_write(s: &mut WorkerState, kept_users: &[u32], index: usize, sh: &Sha
         tf.1 += plays;
         tf.2 += 1;
         if let Some(c) = s.users.get(&u).and_then(|m| m.row.country) {
-            *profiles.entry((c, ti as u32)).or_default() += plays;
+            *profiles.entry((c, ti)).or_default() += plays;
         }
     }
     rows.sort_unstable();
@@ -778,9 +827,9 @@ fn stage_d_write(s: &mut WorkerState, kept_users: &[u32], index: usize, sh: &Sha
         .into_iter()
         .filter_map(|(u, (plays, tracks))| {
             let m = s.users.get(&u)?;
-            let idx = kept_users.binary_search(&u).ok()?;
+            let idx = *user_index.get(&u)?;
             Some(UserRow {
-                user_idx: idx as u32,
+                user_idx: idx,
                 user_id: u,
                 country: m.row.country.map(|c| c.to_string()),
                 age: m.row.age,
@@ -792,7 +841,8 @@ fn stage_d_write(s: &mut WorkerState, kept_users: &[u32], index: usize, sh: &Sha
         .collect();
     users.sort();
     s.outcome.add("users.kept", users.len() as u64);
-    let r = tables::users_batch(&users).and_then(|b| write_part(sh, tables_layout::USERS, index, &b));
+    let r =
+        tables::users_batch(&users).and_then(|b| write_part(sh, tables_layout::USERS, index, &b));
     record_write(s, r, tables_layout::USERS, index);
     s.users.clear();
 
@@ -800,7 +850,11 @@ fn stage_d_write(s: &mut WorkerState, kept_users: &[u32], index: usize, sh: &Sha
         .into_iter()
         .map(|(t, (a, p, l))| StageD::Track(t, a, p, l))
         .collect();
-    out.extend(profiles.into_iter().map(|((c, t), p)| StageD::Profile(c, t, p)));
+    out.extend(
+        profiles
+            .into_iter()
+            .map(|((c, t), p)| StageD::Profile(c, t, p)),
+    );
     out
 }
 
@@ -818,16 +872,20 @@ fn stage_e_write(
 ) {
     let mut rows: Vec<TrackRow> = Vec::with_capacity(s.owned_tracks.len());
     for (&t, &(fp, fl)) in &s.owned_tracks {
-        let Ok(idx) = s.kept_tracks.binary_search(&t) else {
+        let Some(&idx) = s.track_index.get(&t) else {
             s.errors.push(format!("internal: track {t} lost its index"));
             continue;
         };
         let (artist, plays, listeners) = finals.get(&t).copied().unwrap_or((0, 0, 0));
         let meta = names.get(&t);
         rows.push(TrackRow {
-            track_idx: idx as u32,
+            track_idx: idx,
             track_id: t,
-            artist_id: if plays > 0 { artist } else { meta.map(|m| m.1).unwrap_or(artist) },
+            artist_id: if plays > 0 {
+                artist
+            } else {
+                meta.map(|m| m.1).unwrap_or(artist)
+            },
             plays,
             listeners,
             filter_plays: fp,
@@ -842,7 +900,8 @@ fn stage_e_write(
         "tracks.with_names",
         rows.iter().filter(|r| r.name.is_some()).count() as u64,
     );
-    let r = tables::tracks_batch(&rows).and_then(|b| write_part(sh, tables_layout::TRACKS, index, &b));
+    let r =
+        tables::tracks_batch(&rows).and_then(|b| write_part(sh, tables_layout::TRACKS, index, &b));
     record_write(s, r, tables_layout::TRACKS, index);
 }
 
@@ -859,12 +918,15 @@ fn write_part(
 
 fn record_write(s: &mut WorkerState, r: Result<(), tables::TableError>, table: &str, index: usize) {
     match r {
-        Ok(()) => s.outcome.outputs.push(format!("{table}/part-{index:05}.parquet")),
+        Ok(()) => s
+            .outcome
+            .outputs
+            .push(format!("{table}/part-{index:05}.parquet")),
         Err(e) => s.errors.push(e.to_string()),
     }
 }
 
-fn next_shard<'a>(shared: &'a Shared, kind: FileKind) -> Option<&'a ShardSpec> {
+fn next_shard(shared: &Shared, kind: FileKind) -> Option<&ShardSpec> {
     let slot = kind_slot(kind);
     let i = shared.cursors[slot].fetch_add(1, Ordering::Relaxed);
     shared.queues[slot].get(i)
@@ -904,7 +966,13 @@ fn read_inputs(
     let mut shard_lines: Vec<(u32, u64)> = Vec::new();
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let progress = &shared.progress;
-    let failed = |shared: &Shared| shared.first_error.lock().map(|g| g.is_some()).unwrap_or(true);
+    let failed = |shared: &Shared| {
+        shared
+            .first_error
+            .lock()
+            .map(|g| g.is_some())
+            .unwrap_or(true)
+    };
 
     // Users.
     while let Some(shard) = next_shard(shared, FileKind::Users) {
@@ -914,21 +982,29 @@ fn read_inputs(
         let mut shard_bad = BadRows::new(cfg.ingest.bad_row_samples);
         let mut batch: Vec<UserMsg> = Vec::new();
         let r = stores.for_shard(shard).and_then(|store| {
-            for_each_line(&shared.rt, store, shard, &opts, &mut shard_bad, progress, |line| {
-                *counts.entry("users.rows").or_default() += 1;
-                if line.offset == 0 && is_users_header(line.bytes) {
-                    *counts.entry("users.header").or_default() += 1;
-                    return Ok(());
-                }
-                let row = parse_user(line.bytes)?;
-                batch.push(UserMsg {
-                    row,
-                    offset: line.offset,
-                    shard: shard.id,
-                    shard_line: line.shard_line,
-                });
-                Ok(())
-            })
+            for_each_line(
+                &shared.rt,
+                store,
+                shard,
+                &opts,
+                &mut shard_bad,
+                progress,
+                |line| {
+                    *counts.entry("users.rows").or_default() += 1;
+                    if line.offset == 0 && is_users_header(line.bytes) {
+                        *counts.entry("users.header").or_default() += 1;
+                        return Ok(());
+                    }
+                    let row = parse_user(line.bytes)?;
+                    batch.push(UserMsg {
+                        row,
+                        offset: line.offset,
+                        shard: shard.id,
+                        shard_line: line.shard_line,
+                    });
+                    Ok(())
+                },
+            )
         });
         match r {
             Ok(lines) => shard_lines.push((shard.id, lines)),
@@ -952,24 +1028,37 @@ fn read_inputs(
             let mut tracks: Vec<(u32, String, u32)> = Vec::new();
             let mut artists: Vec<(u32, String)> = Vec::new();
             let r = stores.for_shard(shard).and_then(|store| {
-                for_each_line(&shared.rt, store, shard, &opts, &mut shard_bad, progress, |line| {
-                    if kind == FileKind::Tracks {
-                        let t = parse_track(line.bytes)?;
-                        tracks.push((t.track, t.name, t.artist));
-                    } else {
-                        let a = parse_artist(line.bytes)?;
-                        artists.push((a.artist, a.name));
-                    }
-                    Ok(())
-                })
+                for_each_line(
+                    &shared.rt,
+                    store,
+                    shard,
+                    &opts,
+                    &mut shard_bad,
+                    progress,
+                    |line| {
+                        if kind == FileKind::Tracks {
+                            let t = parse_track(line.bytes)?;
+                            tracks.push((t.track, t.name, t.artist));
+                        } else {
+                            let a = parse_artist(line.bytes)?;
+                            artists.push((a.artist, a.name));
+                        }
+                        Ok(())
+                    },
+                )
             });
             match r {
                 Ok(lines) => shard_lines.push((shard.id, lines)),
                 Err(e) => fail(shared, state, e),
             }
             bad.absorb(shard_bad);
-            *counts.entry(if kind == FileKind::Tracks { "tracks_file.accepted" } else { "artists_file.accepted" }).or_default() +=
-                (tracks.len() + artists.len()) as u64;
+            *counts
+                .entry(if kind == FileKind::Tracks {
+                    "tracks_file.accepted"
+                } else {
+                    "artists_file.accepted"
+                })
+                .or_default() += (tracks.len() + artists.len()) as u64;
             meta_in.send_batch(&mut tracks);
             artists_in.send_batch(&mut artists);
             worker.step();
@@ -984,8 +1073,8 @@ fn read_inputs(
     let mut fold: FxHashMap<(u32, u32), PairAgg> = FxHashMap::default();
     let mut out: Vec<PairMsg> = Vec::new();
     let flush = |fold: &mut FxHashMap<(u32, u32), PairAgg>,
-                     out: &mut Vec<PairMsg>,
-                     pairs_in: &mut InputHandleVec<u64, PairMsg>| {
+                 out: &mut Vec<PairMsg>,
+                 pairs_in: &mut InputHandleVec<u64, PairMsg>| {
         out.extend(fold.drain().map(|((u, t), a)| (u, t, a)));
         pairs_in.send_batch(out);
         out.clear();
@@ -1006,26 +1095,34 @@ fn read_inputs(
         } else {
             stores.for_shard(shard).and_then(|store| {
                 let mut since_step = 0usize;
-                for_each_line(&shared.rt, store, shard, &opts, &mut shard_bad, progress, |line| {
-                    let e = parse_event(line.bytes, window)?;
-                    accepted += 1;
-                    fold.entry((e.user, e.track))
-                        .and_modify(|a| {
-                            a.plays = a.plays.saturating_add(1);
-                            a.first = a.first.min(e.timestamp);
-                            a.last = a.last.max(e.timestamp);
-                            a.artist = a.artist.min(e.artist);
-                        })
-                        .or_insert_with(|| PairAgg::of(&e));
-                    since_step += 1;
-                    if fold.len() >= cap {
-                        flush(&mut fold, &mut out, pairs_in);
-                        // Let the exchange drain so buffers stay bounded.
-                        worker.step();
-                        since_step = 0;
-                    }
-                    Ok(())
-                })
+                for_each_line(
+                    &shared.rt,
+                    store,
+                    shard,
+                    &opts,
+                    &mut shard_bad,
+                    progress,
+                    |line| {
+                        let e = parse_event(line.bytes, window)?;
+                        accepted += 1;
+                        fold.entry((e.user, e.track))
+                            .and_modify(|a| {
+                                a.plays = a.plays.saturating_add(1);
+                                a.first = a.first.min(e.timestamp);
+                                a.last = a.last.max(e.timestamp);
+                                a.artist = a.artist.min(e.artist);
+                            })
+                            .or_insert_with(|| PairAgg::of(&e));
+                        since_step += 1;
+                        if fold.len() >= cap {
+                            flush(&mut fold, &mut out, pairs_in);
+                            // Let the exchange drain so buffers stay bounded.
+                            worker.step();
+                            since_step = 0;
+                        }
+                        Ok(())
+                    },
+                )
             })
         };
         match r {
@@ -1043,12 +1140,6 @@ fn read_inputs(
     for (k, v) in counts {
         s.outcome.add(k, v);
     }
-    let bad_events: u64 = bad
-        .samples
-        .iter()
-        .filter(|x| x.kind != BadRowKind::DuplicateUser)
-        .count() as u64;
-    let _ = bad_events;
     s.outcome.shard_lines.extend(shard_lines);
     s.outcome.absorb_bad_rows(bad);
 }
@@ -1071,7 +1162,9 @@ fn read_parquet_shard<F: FnMut(&ListeningEvent)>(
     loop {
         events.clear();
         errors.clear();
-        let more = shared.rt.block_on(batches.next_batch(&mut events, &mut errors))?;
+        let more = shared
+            .rt
+            .block_on(batches.next_batch(&mut events, &mut errors))?;
         rows += (events.len() + errors.len()) as u64;
         for e in &events {
             each(e);

@@ -74,7 +74,7 @@ pub fn for_each_line<F>(
 where
     F: FnMut(&Line<'_>) -> Result<(), RowError>,
 {
-    let mut reader = rt.block_on(open_shard(store, shard, opts.clone()))?;
+    let mut reader = rt.block_on(open_shard(store, shard, *opts))?;
     let mut last_bytes = 0;
     while let Some(chunk) = rt.block_on(reader.next_chunk())? {
         let mut rejected = 0;
@@ -93,7 +93,11 @@ where
                 shard,
                 offset,
                 shard_line,
-                RowError::new(BadRowKind::LineTooLong, "row", b"(line longer than ingest.max_line_bytes)"),
+                RowError::new(
+                    BadRowKind::LineTooLong,
+                    "row",
+                    b"(line longer than ingest.max_line_bytes)",
+                ),
             ));
         }
         Progress::add(&progress.rows_rejected, rejected);
@@ -107,7 +111,11 @@ where
             shard,
             offset,
             shard_line,
-            RowError::new(BadRowKind::LineTooLong, "row", b"(line longer than ingest.max_line_bytes)"),
+            RowError::new(
+                BadRowKind::LineTooLong,
+                "row",
+                b"(line longer than ingest.max_line_bytes)",
+            ),
         ));
     }
     Progress::add(&progress.bytes_read, reader.bytes_read() - last_bytes);

@@ -4,10 +4,18 @@ use anyhow::Result;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(name = "archetype-worker", version, about = "A worker of the archetype cluster")]
+#[command(
+    name = "archetype-worker",
+    version,
+    about = "A worker of the archetype cluster"
+)]
 struct Args {
     /// Coordinator gRPC endpoint.
-    #[arg(long, env = "ARCHETYPE_COORDINATOR", default_value = "http://127.0.0.1:7070")]
+    #[arg(
+        long,
+        env = "ARCHETYPE_COORDINATOR",
+        default_value = "http://127.0.0.1:7070"
+    )]
     coordinator: String,
     /// Timely worker threads in this process.
     #[arg(long, env = "ARCHETYPE_THREADS", default_value_t = 1)]
@@ -30,7 +38,9 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if args.log_format == "json" {
         builder.json().init();
     } else {
@@ -40,12 +50,14 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(archetype_worker::service::serve(archetype_worker::service::WorkerOptions {
-        coordinator: args.coordinator,
-        threads: args.threads,
-        advertise_host: args.advertise_host,
-        timely_port: args.timely_port,
-        max_tasks: args.max_tasks,
-    }))?;
+    rt.block_on(archetype_worker::service::serve(
+        archetype_worker::service::WorkerOptions {
+            coordinator: args.coordinator,
+            threads: args.threads,
+            advertise_host: args.advertise_host,
+            timely_port: args.timely_port,
+            max_tasks: args.max_tasks,
+        },
+    ))?;
     Ok(())
 }

@@ -32,10 +32,22 @@ impl Progress {
 
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         BTreeMap::from([
-            ("bytes_read".to_string(), self.bytes_read.load(Ordering::Relaxed)),
-            ("events_read".to_string(), self.events_read.load(Ordering::Relaxed)),
-            ("rows_rejected".to_string(), self.rows_rejected.load(Ordering::Relaxed)),
-            ("shards_done".to_string(), self.shards_done.load(Ordering::Relaxed)),
+            (
+                "bytes_read".to_string(),
+                self.bytes_read.load(Ordering::Relaxed),
+            ),
+            (
+                "events_read".to_string(),
+                self.events_read.load(Ordering::Relaxed),
+            ),
+            (
+                "rows_rejected".to_string(),
+                self.rows_rejected.load(Ordering::Relaxed),
+            ),
+            (
+                "shards_done".to_string(),
+                self.shards_done.load(Ordering::Relaxed),
+            ),
         ])
     }
 }

@@ -33,8 +33,16 @@ pub struct Aggregate {
 
 fn lines(data: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
     let ends_clean = data.last() == Some(&b'\n');
-    let body = if ends_clean { &data[..data.len() - 1] } else { data };
-    let n = if data.is_empty() { 0 } else { body.split(|b| *b == b'\n').count() };
+    let body = if ends_clean {
+        &data[..data.len() - 1]
+    } else {
+        data
+    };
+    let n = if data.is_empty() {
+        0
+    } else {
+        body.split(|b| *b == b'\n').count()
+    };
     body.split(|b| *b == b'\n')
         .take(n)
         .enumerate()
@@ -59,13 +67,17 @@ pub fn aggregate_files(
         }
         match parse_user(line) {
             Ok(u) => {
-                if users.contains_key(&u.user) {
-                    bad(BadRowKind::DuplicateUser);
+                if let std::collections::btree_map::Entry::Vacant(v) = users.entry(u.user) {
+                    v.insert(u);
                 } else {
-                    users.insert(u.user, u);
+                    bad(BadRowKind::DuplicateUser);
                 }
             }
-            Err(e) => bad(if last { BadRowKind::TruncatedLastLine } else { e.kind }),
+            Err(e) => bad(if last {
+                BadRowKind::TruncatedLastLine
+            } else {
+                e.kind
+            }),
         }
     }
 
@@ -81,7 +93,11 @@ pub fn aggregate_files(
                     p.1 = p.1.min(ts);
                     p.2 = p.2.max(ts);
                 }
-                Err(e) => bad(if last { BadRowKind::TruncatedLastLine } else { e.kind }),
+                Err(e) => bad(if last {
+                    BadRowKind::TruncatedLastLine
+                } else {
+                    e.kind
+                }),
             }
         }
     }
@@ -161,8 +177,10 @@ pub async fn load_tables(job_root: &StoreUrl) -> Result<Aggregate, String> {
         let tracks = col::<U32Col>(&b, "tracks").map_err(e)?;
         for i in 0..b.num_rows() {
             user_ids.insert(idx.value(i), id.value(i));
-            let c = (!arrow_array::Array::is_null(country, i)).then(|| country.value(i).to_string());
-            out.users.insert(id.value(i), (c, plays.value(i), tracks.value(i)));
+            let c =
+                (!arrow_array::Array::is_null(country, i)).then(|| country.value(i).to_string());
+            out.users
+                .insert(id.value(i), (c, plays.value(i), tracks.value(i)));
         }
     }
     let mut track_ids: BTreeMap<u32, u32> = BTreeMap::new();
@@ -175,7 +193,10 @@ pub async fn load_tables(job_root: &StoreUrl) -> Result<Aggregate, String> {
         let fl = col::<U64Col>(&b, "filter_listeners").map_err(e)?;
         for i in 0..b.num_rows() {
             track_ids.insert(idx.value(i), id.value(i));
-            out.tracks.insert(id.value(i), (p.value(i), l.value(i), fp.value(i), fl.value(i)));
+            out.tracks.insert(
+                id.value(i),
+                (p.value(i), l.value(i), fp.value(i), fl.value(i)),
+            );
         }
     }
     check_dense("user", &user_ids)?;
@@ -187,8 +208,12 @@ pub async fn load_tables(job_root: &StoreUrl) -> Result<Aggregate, String> {
         let f = col::<I64Col>(&b, "first_timestamp").map_err(e)?;
         let l = col::<I64Col>(&b, "last_timestamp").map_err(e)?;
         for i in 0..b.num_rows() {
-            let uid = *user_ids.get(&u.value(i)).ok_or("interaction with unknown user_idx")?;
-            let tid = *track_ids.get(&t.value(i)).ok_or("interaction with unknown track_idx")?;
+            let uid = *user_ids
+                .get(&u.value(i))
+                .ok_or("interaction with unknown user_idx")?;
+            let tid = *track_ids
+                .get(&t.value(i))
+                .ok_or("interaction with unknown track_idx")?;
             if out
                 .interactions
                 .insert((uid, tid), (p.value(i), f.value(i), l.value(i)))
@@ -203,8 +228,11 @@ pub async fn load_tables(job_root: &StoreUrl) -> Result<Aggregate, String> {
         let t = col::<U32Col>(&b, "track_idx").map_err(e)?;
         let p = col::<U64Col>(&b, "plays").map_err(e)?;
         for i in 0..b.num_rows() {
-            let tid = *track_ids.get(&t.value(i)).ok_or("profile with unknown track_idx")?;
-            out.country_profiles.insert((c.value(i).to_string(), tid), p.value(i));
+            let tid = *track_ids
+                .get(&t.value(i))
+                .ok_or("profile with unknown track_idx")?;
+            out.country_profiles
+                .insert((c.value(i).to_string(), tid), p.value(i));
         }
     }
     for b in read(COUNTRIES).await? {
@@ -214,7 +242,8 @@ pub async fn load_tables(job_root: &StoreUrl) -> Result<Aggregate, String> {
         let kept = col::<tables::BoolCol>(&b, "kept").map_err(e)?;
         for i in 0..b.num_rows() {
             let name = (!arrow_array::Array::is_null(c, i)).then(|| c.value(i).to_string());
-            out.countries.insert(name, (les.value(i), users.value(i), kept.value(i)));
+            out.countries
+                .insert(name, (les.value(i), users.value(i), kept.value(i)));
         }
     }
     Ok(out)
@@ -223,7 +252,9 @@ pub async fn load_tables(job_root: &StoreUrl) -> Result<Aggregate, String> {
 fn check_dense(what: &str, ids: &BTreeMap<u32, u32>) -> Result<(), String> {
     for (expect, (idx, _)) in ids.iter().enumerate() {
         if *idx as usize != expect {
-            return Err(format!("{what} indices are not dense: {idx} at position {expect}"));
+            return Err(format!(
+                "{what} indices are not dense: {idx} at position {expect}"
+            ));
         }
     }
     if !ids.values().zip(ids.values().skip(1)).all(|(a, b)| a < b) {

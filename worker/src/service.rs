@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use archetype_job::JobConfig;
 use archetype_job::wire::shard_from_wire;
+use archetype_job::JobConfig;
 use archetype_lfm::shard::ShardSpec;
 use archetype_proto::v1::{self, task::Kind};
 use archetype_proto::CoordinatorClient;
@@ -33,7 +33,10 @@ pub enum ServiceError {
     #[error("cannot reach the coordinator at {url}: {message}")]
     Connect { url: String, message: String },
     #[error("coordinator call {call} failed: {status}")]
-    Rpc { call: &'static str, status: tonic::Status },
+    Rpc {
+        call: &'static str,
+        status: tonic::Status,
+    },
     #[error("cannot pick a timely port on {host}: {source}")]
     Port {
         host: String,
@@ -91,7 +94,9 @@ pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
     let reg = client
         .register(v1::RegisterRequest {
             hostname: sysinfo::System::host_name().unwrap_or_default(),
-            cores: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1),
             memory_bytes: sys.total_memory(),
             gpus: gpus_seen(),
             timely_address: timely_address.clone(),
@@ -130,7 +135,10 @@ pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
                         if r.abort_task {
                             // Timely threads cannot be cancelled from outside; the job has
                             // already failed, so leave and let the supervisor restart us.
-                            error!(reason = r.abort_reason, "task aborted by the coordinator; exiting");
+                            error!(
+                                reason = r.abort_reason,
+                                "task aborted by the coordinator; exiting"
+                            );
                             std::process::exit(3);
                         }
                     }
@@ -214,7 +222,11 @@ async fn run_task(
         result.error = "task names a shard of unknown kind or encoding".to_string();
         return result;
     };
-    let threads = if agg.threads > 0 { agg.threads as usize } else { opts.threads };
+    let threads = if agg.threads > 0 {
+        agg.threads as usize
+    } else {
+        opts.threads
+    };
     let params = AggregateParams {
         config,
         shards,

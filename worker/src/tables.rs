@@ -11,8 +11,8 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema};
 use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
+use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -108,7 +108,11 @@ fn strings<'a>(v: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-fn batch(table: &'static str, fields: Vec<Field>, cols: Vec<ArrayRef>) -> Result<RecordBatch, TableError> {
+fn batch(
+    table: &'static str,
+    fields: Vec<Field>,
+    cols: Vec<ArrayRef>,
+) -> Result<RecordBatch, TableError> {
     RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
         .map_err(|source| TableError::Arrow { table, source })
 }
@@ -238,7 +242,10 @@ pub async fn write_parquet(
         source,
     };
     let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        // Ids and counts are high-cardinality: dictionary pages would be built and then
+        // abandoned for every column chunk, which was most of the write time.
+        .set_dictionary_enabled(false)
         .set_max_row_group_row_count(Some(row_group_rows.max(1)))
         .build();
     let sink = BufWriter::new(dest.store.clone(), dest.path.clone());

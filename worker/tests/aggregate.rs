@@ -27,18 +27,34 @@ fn config(data: &Path, filter: &FilterConfig, shard_bytes: u64) -> JobConfig {
 
 async fn plan(c: &JobConfig) -> Vec<ShardSpec> {
     let mut shards = Vec::new();
-    for (url, kind) in [(&c.input.users, FileKind::Users), (&c.input.events[0], FileKind::Events)] {
+    for (url, kind) in [
+        (&c.input.users, FileKind::Users),
+        (&c.input.events[0], FileKind::Events),
+    ] {
         let u = open_url(url).unwrap();
         shards.extend(
-            plan_file(u.store.as_ref(), &u.path, &u.url, kind, c.ingest.shard_bytes, shards.len() as u32)
-                .await
-                .unwrap(),
+            plan_file(
+                u.store.as_ref(),
+                &u.path,
+                &u.url,
+                kind,
+                c.ingest.shard_bytes,
+                shards.len() as u32,
+            )
+            .await
+            .unwrap(),
         );
     }
     shards
 }
 
-fn run(data: &Path, out: &Path, filter: &FilterConfig, threads: usize, shard_bytes: u64) -> (Aggregate, archetype_worker::AggregateOutcome) {
+fn run(
+    data: &Path,
+    out: &Path,
+    filter: &FilterConfig,
+    threads: usize,
+    shard_bytes: u64,
+) -> (Aggregate, archetype_worker::AggregateOutcome) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let c = config(data, filter, shard_bytes);
     let shards = rt.block_on(plan(&c));
@@ -49,7 +65,8 @@ fn run(data: &Path, out: &Path, filter: &FilterConfig, threads: usize, shard_byt
         job_root: job_root.url.clone(),
         cluster: ClusterSpec::Local { threads },
     };
-    let outcome = run_aggregation(params, Arc::new(Progress::default()), rt.handle().clone()).unwrap();
+    let outcome =
+        run_aggregation(params, Arc::new(Progress::default()), rt.handle().clone()).unwrap();
     let got = rt.block_on(load_tables(&job_root)).unwrap();
     (got, outcome)
 }
@@ -89,20 +106,36 @@ fn equals_the_reference_for_1_2_and_4_workers() {
     };
     generate(&gen, &data, false).unwrap();
     let want = reference(&data, &paper_like());
-    assert!(want.countries.values().any(|c| c.2), "no country passes: test data too small");
-    assert!(want.countries.values().any(|c| !c.2), "every country passes: filter untested");
+    assert!(
+        want.countries.values().any(|c| c.2),
+        "no country passes: test data too small"
+    );
+    assert!(
+        want.countries.values().any(|c| !c.2),
+        "every country passes: filter untested"
+    );
     for threads in [1, 2, 4] {
         let out = tmp.path().join(format!("out-{threads}"));
         let (got, outcome) = run(&data, &out, &paper_like(), threads, 64 << 10);
         assert_eq!(got.interactions, want.interactions, "{threads} workers");
         assert_eq!(got.users, want.users, "{threads} workers");
         assert_eq!(got.tracks, want.tracks, "{threads} workers");
-        assert_eq!(got.country_profiles, want.country_profiles, "{threads} workers");
+        assert_eq!(
+            got.country_profiles, want.country_profiles,
+            "{threads} workers"
+        );
         assert_eq!(got.countries, want.countries, "{threads} workers");
         for (kind, n) in &want.bad_rows {
-            assert_eq!(outcome.get(&format!("bad_rows.{kind}")), *n, "{kind}, {threads} workers");
+            assert_eq!(
+                outcome.get(&format!("bad_rows.{kind}")),
+                *n,
+                "{kind}, {threads} workers"
+            );
         }
-        assert_eq!(outcome.get("interactions.rows"), want.interactions.len() as u64);
+        assert_eq!(
+            outcome.get("interactions.rows"),
+            want.interactions.len() as u64
+        );
     }
 }
 
@@ -110,7 +143,16 @@ fn equals_the_reference_for_1_2_and_4_workers() {
 fn keep_all_tracks_and_no_country_filter() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    generate(&GeneratorConfig { seed: 4, events: 60_000, ..GeneratorConfig::default() }, &data, false).unwrap();
+    generate(
+        &GeneratorConfig {
+            seed: 4,
+            events: 60_000,
+            ..GeneratorConfig::default()
+        },
+        &data,
+        false,
+    )
+    .unwrap();
     let filter = FilterConfig {
         require_country: false,
         min_track_les: 1_000_000,
@@ -120,8 +162,62 @@ fn keep_all_tracks_and_no_country_filter() {
     };
     let want = reference(&data, &filter);
     let (got, _) = run(&data, &tmp.path().join("out"), &filter, 3, 7_777);
-    assert_eq!(got, Aggregate { bad_rows: got.bad_rows.clone(), ..want.clone() });
+    assert_eq!(
+        got,
+        Aggregate {
+            bad_rows: got.bad_rows.clone(),
+            ..want.clone()
+        }
+    );
     // Every valid event of a known user is kept in this mode.
     let kept: u64 = got.interactions.values().map(|v| u64::from(v.0)).sum();
     assert!(kept > 50_000, "{kept}");
+}
+
+#[test]
+fn compressed_and_parquet_inputs_aggregate_like_plain_text() {
+    use archetype_datagen::OutputEncoding;
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = tmp.path().join("plain");
+    let base = GeneratorConfig {
+        seed: 8,
+        events: 80_000,
+        ..GeneratorConfig::default()
+    };
+    generate(&base, &plain, false).unwrap();
+    let want = reference(&plain, &paper_like());
+    assert!(!want.interactions.is_empty());
+    for enc in [
+        OutputEncoding::Gzip,
+        OutputEncoding::Bzip2,
+        OutputEncoding::Zstd,
+        OutputEncoding::Parquet,
+    ] {
+        let dir = tmp.path().join(enc.name());
+        generate(
+            &GeneratorConfig {
+                encoding: enc,
+                ..base.clone()
+            },
+            &dir,
+            false,
+        )
+        .unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mut c = config(&dir, &paper_like(), 32 << 10);
+        c.input.events = vec![dir.join(enc.events_file_name()).display().to_string()];
+        let shards = rt.block_on(plan(&c));
+        let out = open_url(dir.join("out").to_str().unwrap()).unwrap();
+        let params = AggregateParams {
+            config: c,
+            shards,
+            job_root: out.url.clone(),
+            cluster: ClusterSpec::Local { threads: 2 },
+        };
+        run_aggregation(params, Arc::new(Progress::default()), rt.handle().clone()).unwrap();
+        let got = rt.block_on(load_tables(&out)).unwrap();
+        assert_eq!(got.interactions, want.interactions, "{}", enc.name());
+        assert_eq!(got.tracks, want.tracks, "{}", enc.name());
+        assert_eq!(got.countries, want.countries, "{}", enc.name());
+    }
 }

@@ -82,11 +82,7 @@ mod tests {
         let mut idx: Vec<u32> = (0..row.len() as u32)
             .filter(|i| !exclude.contains(i) && row[*i as usize].is_finite())
             .collect();
-        idx.sort_by(|&a, &b| {
-            row[b as usize]
-                .total_cmp(&row[a as usize])
-                .then(a.cmp(&b))
-        });
+        idx.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
         idx.truncate(k);
         idx
     }
@@ -97,7 +93,9 @@ mod tests {
         for _ in 0..300 {
             let n = rng.random_range(0..400);
             // Few distinct values so ties are common.
-            let row: Vec<f32> = (0..n).map(|_| rng.random_range(0..20) as f32 / 4.0).collect();
+            let row: Vec<f32> = (0..n)
+                .map(|_| rng.random_range(0..20) as f32 / 4.0)
+                .collect();
             let k = rng.random_range(0..120);
             let mut ex: Vec<u32> = (0..n as u32).filter(|_| rng.random_bool(0.1)).collect();
             ex.sort_unstable();
