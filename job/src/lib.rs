@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod layout;
+pub mod plan;
 pub mod store;
 pub mod wire;
 

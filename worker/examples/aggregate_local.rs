@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use archetype_job::{open_url, JobConfig};
-use archetype_lfm::shard::{plan_file, FileKind};
 use archetype_worker::{run_aggregation, AggregateParams, ClusterSpec, Progress};
 
 fn main() -> anyhow::Result<()> {
@@ -18,21 +17,7 @@ fn main() -> anyhow::Result<()> {
     );
     let config = JobConfig::from_toml_with(&text, "cli", &overrides)?;
     let rt = tokio::runtime::Runtime::new()?;
-    let mut shards = Vec::new();
-    for (url, kind) in [
-        (&config.input.users, FileKind::Users),
-        (&config.input.events[0], FileKind::Events),
-    ] {
-        let u = open_url(url)?;
-        shards.extend(rt.block_on(plan_file(
-            u.store.as_ref(),
-            &u.path,
-            &u.url,
-            kind,
-            config.ingest.shard_bytes,
-            shards.len() as u32,
-        ))?);
-    }
+    let shards = rt.block_on(archetype_job::plan::plan_shards(&config))?;
     let root = open_url(&format!("{dir}/../profile-out/run"))?;
     let t0 = Instant::now();
     let outcome = run_aggregation(

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use archetype_lfm::read::{open_shard, Line, ReadOptions};
+use archetype_lfm::read::{open_shard, Line, ReadOptions, ShardReader};
 use archetype_lfm::shard::{Encoding, ShardSpec};
 use archetype_lfm::{BadRowKind, BadRowSample, InputError, RowError};
 use object_store::ObjectStore;
@@ -87,30 +87,26 @@ where
                 bad.record(sample(shard, line.offset, line.shard_line, err));
             }
         }
-        for (offset, shard_line) in reader.take_overlong() {
-            rejected += 1;
-            bad.record(sample(
-                shard,
-                offset,
-                shard_line,
-                RowError::new(
-                    BadRowKind::LineTooLong,
-                    "row",
-                    b"(line longer than ingest.max_line_bytes)",
-                ),
-            ));
-        }
+        rejected += record_overlong(&mut reader, shard, bad);
         Progress::add(&progress.rows_rejected, rejected);
         let now = reader.bytes_read();
         Progress::add(&progress.bytes_read, now - last_bytes);
         last_bytes = now;
     }
-    for (offset, shard_line) in reader.take_overlong() {
-        Progress::add(&progress.rows_rejected, 1);
+    let overlong = record_overlong(&mut reader, shard, bad);
+    Progress::add(&progress.rows_rejected, overlong);
+    Progress::add(&progress.bytes_read, reader.bytes_read() - last_bytes);
+    Ok(reader.lines_read())
+}
+
+/// Counts the lines the reader set aside as too long; returns how many.
+fn record_overlong(reader: &mut ShardReader, shard: &ShardSpec, bad: &mut BadRows) -> u64 {
+    let overlong = reader.take_overlong();
+    for (offset, shard_line) in &overlong {
         bad.record(sample(
             shard,
-            offset,
-            shard_line,
+            *offset,
+            *shard_line,
             RowError::new(
                 BadRowKind::LineTooLong,
                 "row",
@@ -118,8 +114,7 @@ where
             ),
         ));
     }
-    Progress::add(&progress.bytes_read, reader.bytes_read() - last_bytes);
-    Ok(reader.lines_read())
+    overlong.len() as u64
 }
 
 pub fn is_parquet(shard: &ShardSpec) -> bool {

@@ -8,7 +8,7 @@ use archetype_datagen::{generate, BadRowInjection, GeneratorConfig};
 use archetype_job::config::FilterConfig;
 use archetype_job::{open_url, JobConfig};
 use archetype_lfm::parse::TimeWindow;
-use archetype_lfm::shard::{plan_file, FileKind, ShardSpec};
+use archetype_lfm::shard::ShardSpec;
 use archetype_worker::reference::{aggregate_files, load_tables, Aggregate};
 use archetype_worker::{run_aggregation, AggregateParams, ClusterSpec, Progress};
 
@@ -26,26 +26,7 @@ fn config(data: &Path, filter: &FilterConfig, shard_bytes: u64) -> JobConfig {
 }
 
 async fn plan(c: &JobConfig) -> Vec<ShardSpec> {
-    let mut shards = Vec::new();
-    for (url, kind) in [
-        (&c.input.users, FileKind::Users),
-        (&c.input.events[0], FileKind::Events),
-    ] {
-        let u = open_url(url).unwrap();
-        shards.extend(
-            plan_file(
-                u.store.as_ref(),
-                &u.path,
-                &u.url,
-                kind,
-                c.ingest.shard_bytes,
-                shards.len() as u32,
-            )
-            .await
-            .unwrap(),
-        );
-    }
-    shards
+    archetype_job::plan::plan_shards(c).await.unwrap()
 }
 
 fn run(
