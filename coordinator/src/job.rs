@@ -5,7 +5,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use archetype_job::wire::shard_to_wire;
 use archetype_job::{open_url, JobConfig, JobLayout};
-use archetype_lfm::shard::ShardSpec;
 use archetype_proto::v1;
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::{error, info};
@@ -302,9 +301,4 @@ async fn watch(
         }
         let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
     }
-}
-
-/// The shards of a plan by id, for turning shard-relative positions into file positions.
-pub fn shards_by_id(shards: &[ShardSpec]) -> BTreeMap<u32, &ShardSpec> {
-    shards.iter().map(|s| (s.id, s)).collect()
 }
