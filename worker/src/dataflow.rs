@@ -44,7 +44,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::{Broadcast, Map};
+use timely::dataflow::operators::vec::{Broadcast, Map, Partition};
 use timely::dataflow::operators::Capability;
 use timely::dataflow::InputHandleVec;
 use timely::CommunicationConfig;
@@ -52,6 +52,7 @@ use tokio::runtime::Handle;
 
 use crate::ingest::{for_each_line, is_parquet, sample, Stores};
 use crate::outcome::{AggregateOutcome, BadRows, Progress};
+use crate::pairs::{PairAgg, RunFolder, UserPairs};
 use crate::tables::{self, CountryProfileRow, CountryRow, InteractionRow, TrackRow, UserRow};
 
 /// How the timely cluster is formed.
@@ -87,34 +88,6 @@ pub enum AggregateError {
     Worker(String),
     #[error("{0}")]
     Output(String),
-}
-
-/// Partial aggregate of one (user, track) pair. Plays of one user on one track fit 32 bits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PairAgg {
-    pub plays: u32,
-    pub first: u32,
-    pub last: u32,
-    /// The track's artist as the events name it (LFM-1b gives one artist per track).
-    pub artist: u32,
-}
-
-impl PairAgg {
-    fn of(e: &ListeningEvent) -> PairAgg {
-        PairAgg {
-            plays: 1,
-            first: e.timestamp,
-            last: e.timestamp,
-            artist: e.artist,
-        }
-    }
-
-    fn merge(&mut self, o: &PairAgg) {
-        self.plays = self.plays.saturating_add(o.plays);
-        self.first = self.first.min(o.first);
-        self.last = self.last.max(o.last);
-        self.artist = self.artist.min(o.artist);
-    }
 }
 
 /// A users-file row with where it stood, so duplicates keep the first row in file order.
@@ -153,7 +126,11 @@ fn route(id: u32) -> u64 {
 /// Per-thread state shared by the operators of one worker (they run on the same thread).
 #[derive(Default)]
 struct WorkerState {
-    pairs: FxHashMap<(u32, u32), PairAgg>,
+    /// Partials as they arrive at the user's owner.
+    incoming: UserPairs,
+    /// After the read: each user's pairs, users ascending, tracks ascending. From stage C on
+    /// the track field holds the dense track_idx (monotone in the id, so order is kept).
+    pairs: Vec<(u32, Vec<(u32, PairAgg)>)>,
     users: FxHashMap<u32, UserMsg>,
     /// Tracks this worker owns that passed the track filter: id -> (filter plays, listeners).
     owned_tracks: BTreeMap<u32, (u64, u64)>,
@@ -166,6 +143,11 @@ struct WorkerState {
     outcome: AggregateOutcome,
     bad_users: Option<BadRows>,
     errors: Vec<String>,
+    /// Parts being encoded and written off the timely thread, by output name.
+    pending: Vec<(
+        String,
+        tokio::task::JoinHandle<Result<(), tables::TableError>>,
+    )>,
     /// When this thread started; stages record their end as seconds since it.
     t0: Option<Instant>,
 }
@@ -306,10 +288,7 @@ fn run_worker(
                     let s = &mut *s;
                     pin.for_each(|_t, data| {
                         for (u, t, agg) in data.drain(..) {
-                            s.pairs
-                                .entry((u, t))
-                                .and_modify(|a| a.merge(&agg))
-                                .or_insert(agg);
+                            s.incoming.add(u, t, agg);
                         }
                     });
                     uin.for_each(|_t, data| {
@@ -321,6 +300,8 @@ fn run_worker(
                         if let Some(cap) = cap.take() {
                             s.bad_users = Some(std::mem::replace(&mut dups, BadRows::new(0)));
                             s.mark("read_all");
+                            s.pairs = std::mem::take(&mut s.incoming).finish();
+                            s.mark("pairs_merged");
                             let out = stage_a_partials(s, &filter);
                             s.mark("join_users");
                             output.session(&cap).give_iterator(out.into_iter());
@@ -479,11 +460,20 @@ fn run_worker(
             },
         );
 
+        // Split rather than clone: a clone would copy every profile row for the tracks path.
+        let mut parts = stage_d.partition(2, |m| match m {
+            StageD::Track(..) => (0, m),
+            StageD::Profile(..) => (1, m),
+        });
+        let (profiles_part, tracks_part) = match (parts.pop(), parts.pop()) {
+            (Some(p), Some(t)) => (p, t),
+            _ => unreachable!("partition(2) gives two streams"),
+        };
+
         // E: the tracks table at each track's owner.
         let st = state.clone();
         let sh = shared.clone();
-        stage_d
-            .clone()
+        tracks_part
             .flat_map(|m| match m {
                 StageD::Track(t, a, p, l) => Some((t, a, p, l)),
                 StageD::Profile(..) => None,
@@ -529,7 +519,7 @@ fn run_worker(
         // F: country profiles at the (country, track) owner.
         let st = state.clone();
         let sh = shared.clone();
-        stage_d
+        profiles_part
             .flat_map(|m| match m {
                 StageD::Profile(c, t, p) => Some((c, t, p)),
                 StageD::Track(..) => None,
@@ -541,30 +531,36 @@ fn run_worker(
                 "WriteProfiles",
                 move |cap, _info| {
                     let mut cap = Some(cap);
-                    let mut profile: FxHashMap<(Country, u32), u64> = FxHashMap::default();
+                    let mut profile: Vec<(Country, u32, u64)> = Vec::new();
                     move |(input, frontier), output| {
-                        input.for_each(|_t, data| {
-                            for (c, t, p) in data.drain(..) {
-                                *profile.entry((c, t)).or_default() += p;
-                            }
-                        });
+                        input.for_each(|_t, data| profile.append(data));
                         if frontier.is_empty() {
                             if let Some(cap) = cap.take() {
                                 let mut s = st.borrow_mut();
-                                let mut rows: Vec<CountryProfileRow> = profile
-                                    .drain()
-                                    .map(|((c, t), p)| CountryProfileRow {
-                                        country: c.to_string(),
-                                        track_idx: t,
-                                        plays: p,
-                                    })
-                                    .collect();
-                                rows.sort();
+                                // Sorted runs from each sender: the stable sort merges them.
+                                profile.sort_by_key(|&(c, t, _)| (c, t));
+                                let mut rows: Vec<CountryProfileRow> = Vec::new();
+                                for (c, t, p) in profile.drain(..) {
+                                    match rows.last_mut() {
+                                        Some(r) if r.country == c && r.track_idx == t => {
+                                            r.plays += p
+                                        }
+                                        _ => rows.push(CountryProfileRow {
+                                            country: c,
+                                            track_idx: t,
+                                            plays: p,
+                                        }),
+                                    }
+                                }
                                 s.outcome.add("country_profiles.rows", rows.len() as u64);
-                                let r = tables::country_profiles_batch(&rows).and_then(|b| {
-                                    write_part(&sh, tables_layout::COUNTRY_PROFILES, index, &b)
-                                });
-                                record_write(&mut s, r, tables_layout::COUNTRY_PROFILES, index);
+                                write_later(
+                                    &mut s,
+                                    &sh,
+                                    tables_layout::COUNTRY_PROFILES,
+                                    index,
+                                    rows,
+                                    tables::country_profiles_batch,
+                                );
                                 s.mark("write_profiles");
                                 let _ = output.session(&cap);
                             }
@@ -595,6 +591,10 @@ fn run_worker(
     shared.progress.stage.store(3, Ordering::Relaxed);
 
     let mut s = state.borrow_mut();
+    let waited = Instant::now();
+    finish_writes(&mut s, &shared.rt);
+    s.outcome
+        .phase("write_wait", waited.elapsed().as_secs_f64());
     let total = started.elapsed().as_secs_f64();
     s.outcome.phase("read", read_secs);
     s.outcome.phase("aggregate_and_write", total - read_secs);
@@ -657,11 +657,14 @@ fn stage_a_partials(
     let mut unknown_user_les = 0u64;
     let mut no_country_les = 0u64;
     let mut tracks: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
-    let mut user_les: FxHashMap<u32, u64> = FxHashMap::default();
-    s.outcome.add("pairs.distinct", s.pairs.len() as u64);
+    let mut user_les: Vec<(u32, u64)> = Vec::new();
+    s.outcome.add(
+        "pairs.distinct",
+        s.pairs.iter().map(|(_, l)| l.len() as u64).sum(),
+    );
     let users = &s.users;
-    s.pairs.retain(|(u, t), agg| {
-        let plays = u64::from(agg.plays);
+    s.pairs.retain(|(u, list)| {
+        let plays: u64 = list.iter().map(|(_, a)| u64::from(a.plays)).sum();
         let country = users.get(u).and_then(|m| m.row.country);
         if filter.require_country && country.is_none() {
             if users.contains_key(u) {
@@ -671,10 +674,12 @@ fn stage_a_partials(
             }
             return false;
         }
-        *user_les.entry(*u).or_default() += plays;
-        let e = tracks.entry(*t).or_default();
-        e.0 += plays;
-        e.1 += 1;
+        user_les.push((*u, plays));
+        for (t, a) in list {
+            let e = tracks.entry(*t).or_default();
+            e.0 += u64::from(a.plays);
+            e.1 += 1;
+        }
         true
     });
     s.outcome.add("events.unknown_user", unknown_user_les);
@@ -744,28 +749,40 @@ fn stage_c_select(
                 kept: s.kept_countries.contains(c),
             })
             .collect();
-        let r = tables::countries_batch(&rows)
-            .and_then(|b| write_part(sh, tables_layout::COUNTRIES, 0, &b));
-        record_write(s, r, tables_layout::COUNTRIES, 0);
+        write_later(
+            s,
+            sh,
+            tables_layout::COUNTRIES,
+            0,
+            rows,
+            tables::countries_batch,
+        );
     }
     let users = &s.users;
     let track_index = &s.track_index;
     let kept_countries = &s.kept_countries;
     let mut kept_events = 0u64;
-    s.pairs.retain(|(u, t), agg| {
+    let mut kept_pairs = 0u64;
+    s.pairs.retain_mut(|(u, list)| {
         let c = users.get(u).and_then(|m| m.row.country);
-        let keep = kept_countries.contains(&c) && track_index.contains_key(t);
-        if keep {
-            kept_events += u64::from(agg.plays);
+        if !kept_countries.contains(&c) {
+            return false;
         }
-        keep
+        // Track ids become dense indices here; both ascend together, so lists stay sorted.
+        list.retain_mut(|(t, agg)| match track_index.get(t) {
+            Some(&ti) => {
+                *t = ti;
+                kept_events += u64::from(agg.plays);
+                true
+            }
+            None => false,
+        });
+        kept_pairs += list.len() as u64;
+        !list.is_empty()
     });
-    s.outcome.add("pairs.kept", s.pairs.len() as u64);
+    s.outcome.add("pairs.kept", kept_pairs);
     s.outcome.add("events.kept", kept_events);
-    let mut out: Vec<u32> = s.pairs.keys().map(|(u, _)| *u).collect();
-    out.sort_unstable();
-    out.dedup();
-    out
+    s.pairs.iter().map(|(u, _)| *u).collect()
 }
 
 /// Stage D at the user's owner: dense indices, the interactions and users parts, and the
@@ -777,57 +794,61 @@ fn stage_d_write(
     sh: &Shared,
 ) -> Vec<StageD> {
     sh.progress.stage.store(2, Ordering::Relaxed);
-    let mut rows: Vec<InteractionRow> = Vec::with_capacity(s.pairs.len());
-    let mut per_user: FxHashMap<u32, (u64, u32)> = FxHashMap::default();
-    let mut track_final: FxHashMap<u32, (u32, u64, u64)> = FxHashMap::default();
-    let mut profiles: FxHashMap<(Country, u32), u64> = FxHashMap::default();
+    let n_pairs: usize = s.pairs.iter().map(|(_, l)| l.len()).sum();
+    let mut rows: Vec<InteractionRow> = Vec::with_capacity(n_pairs);
+    let mut per_user: Vec<(u32, u32, u64, u32)> = Vec::with_capacity(s.pairs.len());
+    // Dense by track_idx: every kept track has an index on every worker.
+    let mut track_final: Vec<(u32, u64, u64)> = vec![(u32::MAX, 0, 0); s.kept_tracks.len()];
     let pairs = std::mem::take(&mut s.pairs);
-    // Index only this worker's users: one binary search per user, not per pair.
-    let mut user_index: FxHashMap<u32, u32> = FxHashMap::default();
-    for (u, _) in pairs.keys() {
-        if !user_index.contains_key(u) {
-            if let Ok(i) = kept_users.binary_search(u) {
-                user_index.insert(*u, i as u32);
-            }
+    // Users come in id order and so do the global indices: one forward walk finds them all.
+    let mut pos = 0usize;
+    for (u, list) in &pairs {
+        while pos < kept_users.len() && kept_users[pos] < *u {
+            pos += 1;
         }
-    }
-    for ((u, t), agg) in pairs {
-        let (Some(&ui), Some(&ti)) = (user_index.get(&u), s.track_index.get(&t)) else {
-            s.errors
-                .push(format!("internal: pair ({u}, {t}) lost its index"));
+        if kept_users.get(pos) != Some(u) {
+            s.errors.push(format!("internal: user {u} lost its index"));
             continue;
-        };
-        let plays = u64::from(agg.plays);
-        rows.push(InteractionRow {
-            user_idx: ui,
-            track_idx: ti,
-            plays: agg.plays,
-            first_timestamp: agg.first,
-            last_timestamp: agg.last,
-        });
-        let pu = per_user.entry(u).or_default();
-        pu.0 += plays;
-        pu.1 += 1;
-        let tf = track_final.entry(t).or_insert((agg.artist, 0, 0));
-        tf.0 = tf.0.min(agg.artist);
-        tf.1 += plays;
-        tf.2 += 1;
-        if let Some(c) = s.users.get(&u).and_then(|m| m.row.country) {
-            *profiles.entry((c, ti)).or_default() += plays;
         }
+        let ui = pos as u32;
+        let mut plays_u = 0u64;
+        for &(ti, agg) in list {
+            let plays = u64::from(agg.plays);
+            plays_u += plays;
+            rows.push(InteractionRow {
+                user_idx: ui,
+                track_idx: ti,
+                plays: agg.plays,
+                first_timestamp: agg.first,
+                last_timestamp: agg.last,
+            });
+            let Some(tf) = track_final.get_mut(ti as usize) else {
+                s.errors
+                    .push(format!("internal: track_idx {ti} out of range"));
+                continue;
+            };
+            tf.0 = tf.0.min(agg.artist);
+            tf.1 += plays;
+            tf.2 += 1;
+        }
+        per_user.push((*u, ui, plays_u, list.len() as u32));
     }
-    rows.sort_unstable();
+    let profiles = country_profiles(&pairs, &s.users, s.kept_tracks.len());
+    drop(pairs);
     s.outcome.add("interactions.rows", rows.len() as u64);
-    let r = tables::interactions_batch(&rows)
-        .and_then(|b| write_part(sh, tables_layout::INTERACTIONS, index, &b));
-    record_write(s, r, tables_layout::INTERACTIONS, index);
-    drop(rows);
+    write_later(
+        s,
+        sh,
+        tables_layout::INTERACTIONS,
+        index,
+        rows,
+        tables::interactions_batch,
+    );
 
-    let mut users: Vec<UserRow> = per_user
+    let users: Vec<UserRow> = per_user
         .into_iter()
-        .filter_map(|(u, (plays, tracks))| {
+        .filter_map(|(u, idx, plays, tracks)| {
             let m = s.users.get(&u)?;
-            let idx = *user_index.get(&u)?;
             Some(UserRow {
                 user_idx: idx,
                 user_id: u,
@@ -839,22 +860,66 @@ fn stage_d_write(
             })
         })
         .collect();
-    users.sort();
     s.outcome.add("users.kept", users.len() as u64);
-    let r =
-        tables::users_batch(&users).and_then(|b| write_part(sh, tables_layout::USERS, index, &b));
-    record_write(s, r, tables_layout::USERS, index);
+    write_later(
+        s,
+        sh,
+        tables_layout::USERS,
+        index,
+        users,
+        tables::users_batch,
+    );
     s.users.clear();
 
+    let kept_tracks = &s.kept_tracks;
     let mut out: Vec<StageD> = track_final
         .into_iter()
-        .map(|(t, (a, p, l))| StageD::Track(t, a, p, l))
+        .zip(kept_tracks)
+        .filter(|((_, _, listeners), _)| *listeners > 0)
+        .map(|((a, p, l), t)| StageD::Track(*t, a, p, l))
         .collect();
     out.extend(
         profiles
             .into_iter()
-            .map(|((c, t), p)| StageD::Profile(c, t, p)),
+            .map(|(c, t, p)| StageD::Profile(c, t, p)),
     );
+    out
+}
+
+/// This worker's share of the country profiles: (country, track_idx, plays), sorted. Each
+/// country's users are summed into one dense array over the tracks, which stays in cache where
+/// a hash map keyed by (country, track) missed it once per pair.
+fn country_profiles(
+    pairs: &[(u32, Vec<(u32, PairAgg)>)],
+    users: &FxHashMap<u32, UserMsg>,
+    n_tracks: usize,
+) -> Vec<(Country, u32, u64)> {
+    let mut by_country: Vec<(Country, usize)> = pairs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (u, _))| Some((users.get(u)?.row.country?, i)))
+        .collect();
+    by_country.sort_unstable();
+    let mut acc = vec![0u64; n_tracks];
+    let mut touched: Vec<u32> = Vec::new();
+    let mut out = Vec::new();
+    for group in by_country.chunk_by(|a, b| a.0 == b.0) {
+        let country = group[0].0;
+        for &(_, i) in group {
+            for &(ti, agg) in &pairs[i].1 {
+                if let Some(slot) = acc.get_mut(ti as usize) {
+                    if *slot == 0 {
+                        touched.push(ti);
+                    }
+                    *slot += u64::from(agg.plays);
+                }
+            }
+        }
+        touched.sort_unstable();
+        for ti in touched.drain(..) {
+            out.push((country, ti, std::mem::take(&mut acc[ti as usize])));
+        }
+    }
     out
 }
 
@@ -900,29 +965,47 @@ fn stage_e_write(
         "tracks.with_names",
         rows.iter().filter(|r| r.name.is_some()).count() as u64,
     );
-    let r =
-        tables::tracks_batch(&rows).and_then(|b| write_part(sh, tables_layout::TRACKS, index, &b));
-    record_write(s, r, tables_layout::TRACKS, index);
+    write_later(
+        s,
+        sh,
+        tables_layout::TRACKS,
+        index,
+        rows,
+        tables::tracks_batch,
+    );
 }
 
-fn write_part(
+/// Encodes and writes a part on a blocking thread of the runtime while the timely thread goes
+/// on with the next stage: encoding was a third of the time after the read. [`run_worker`]
+/// waits for every part before it reports.
+fn write_later<R: Send + 'static>(
+    s: &mut WorkerState,
     sh: &Shared,
-    table: &str,
+    table: &'static str,
     index: usize,
-    batch: &arrow_array::RecordBatch,
-) -> Result<(), tables::TableError> {
+    rows: Vec<R>,
+    to_batch: fn(&[R]) -> Result<arrow_array::RecordBatch, tables::TableError>,
+) {
     let dest: StoreUrl = sh.layout.part(table, index);
-    let rows = sh.params.config.output.row_group_rows;
-    sh.rt.block_on(tables::write_parquet(&dest, batch, rows))
+    let group_rows = sh.params.config.output.row_group_rows;
+    let rt = sh.rt.clone();
+    let handle = sh.rt.spawn_blocking(move || {
+        let batch = to_batch(&rows)?;
+        drop(rows);
+        rt.block_on(tables::write_parquet(&dest, &batch, group_rows))
+    });
+    s.pending
+        .push((format!("{table}/part-{index:05}.parquet"), handle));
 }
 
-fn record_write(s: &mut WorkerState, r: Result<(), tables::TableError>, table: &str, index: usize) {
-    match r {
-        Ok(()) => s
-            .outcome
-            .outputs
-            .push(format!("{table}/part-{index:05}.parquet")),
-        Err(e) => s.errors.push(e.to_string()),
+/// Waits for the parts [`write_later`] started; each is an output or an error.
+fn finish_writes(s: &mut WorkerState, rt: &Handle) {
+    for (name, handle) in std::mem::take(&mut s.pending) {
+        match rt.block_on(handle) {
+            Ok(Ok(())) => s.outcome.outputs.push(name),
+            Ok(Err(e)) => s.errors.push(e.to_string()),
+            Err(e) => s.errors.push(format!("writing {name}: {e}")),
+        }
     }
 }
 
@@ -1070,14 +1153,11 @@ fn read_inputs(
 
     // Events, folded locally into (user, track) partials before the exchange.
     let cap = cfg.ingest.preagg_pairs.max(1);
-    let mut fold: FxHashMap<(u32, u32), PairAgg> = FxHashMap::default();
-    let mut out: Vec<PairMsg> = Vec::new();
-    let flush = |fold: &mut FxHashMap<(u32, u32), PairAgg>,
-                 out: &mut Vec<PairMsg>,
-                 pairs_in: &mut InputHandleVec<u64, PairMsg>| {
-        out.extend(fold.drain().map(|((u, t), a)| (u, t, a)));
-        pairs_in.send_batch(out);
-        out.clear();
+    let mut fold = RunFolder::default();
+    let flush = |fold: &mut RunFolder, pairs_in: &mut InputHandleVec<u64, PairMsg>| {
+        fold.drain_spill();
+        pairs_in.send_batch(&mut fold.out);
+        fold.out.clear();
     };
     while let Some(shard) = next_shard(shared, FileKind::Events) {
         if failed(shared) {
@@ -1088,13 +1168,14 @@ fn read_inputs(
         let r = if is_parquet(shard) {
             read_parquet_shard(shared, &mut stores, shard, window, &mut shard_bad, |e| {
                 accepted += 1;
-                fold.entry((e.user, e.track))
-                    .and_modify(|a| a.merge(&PairAgg::of(e)))
-                    .or_insert_with(|| PairAgg::of(e));
+                fold.add(e);
+                if fold.held() >= cap {
+                    flush(&mut fold, pairs_in);
+                    worker.step();
+                }
             })
         } else {
             stores.for_shard(shard).and_then(|store| {
-                let mut since_step = 0usize;
                 for_each_line(
                     &shared.rt,
                     store,
@@ -1105,20 +1186,11 @@ fn read_inputs(
                     |line| {
                         let e = parse_event(line.bytes, window)?;
                         accepted += 1;
-                        fold.entry((e.user, e.track))
-                            .and_modify(|a| {
-                                a.plays = a.plays.saturating_add(1);
-                                a.first = a.first.min(e.timestamp);
-                                a.last = a.last.max(e.timestamp);
-                                a.artist = a.artist.min(e.artist);
-                            })
-                            .or_insert_with(|| PairAgg::of(&e));
-                        since_step += 1;
-                        if fold.len() >= cap {
-                            flush(&mut fold, &mut out, pairs_in);
+                        fold.add(&e);
+                        if fold.held() >= cap {
+                            flush(&mut fold, pairs_in);
                             // Let the exchange drain so buffers stay bounded.
                             worker.step();
-                            since_step = 0;
                         }
                         Ok(())
                     },
@@ -1135,7 +1207,8 @@ fn read_inputs(
         worker.step();
         Progress::add(&progress.shards_done, 1);
     }
-    flush(&mut fold, &mut out, pairs_in);
+    fold.drain_all();
+    flush(&mut fold, pairs_in);
     let mut s = state.borrow_mut();
     for (k, v) in counts {
         s.outcome.add(k, v);

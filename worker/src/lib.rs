@@ -20,6 +20,7 @@
 pub mod dataflow;
 pub mod ingest;
 pub mod outcome;
+pub mod pairs;
 pub mod reference;
 pub mod service;
 pub mod tables;

@@ -76,7 +76,7 @@ pub struct TrackRow {
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CountryProfileRow {
-    pub country: String,
+    pub country: archetype_lfm::Country,
     pub track_idx: u32,
     pub plays: u64,
 }
