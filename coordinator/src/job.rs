@@ -9,9 +9,13 @@ use archetype_proto::v1;
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::{error, info};
 
+use archetype_job::config::SplitProtocol;
+
+use crate::evaluation;
 use crate::plan::{assign, plan_shards};
 use crate::server::CoordinatorState;
 use crate::summary::{JobSummary, MemberSummary};
+use crate::telemetry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -51,6 +55,7 @@ pub struct JobRun {
 }
 
 fn set_status(state: &CoordinatorState, job_id: &str, status: &str, error: &str) {
+    telemetry::set_phase(job_id, status);
     let mut reg = state.lock();
     let e = reg.job_status.entry(job_id.to_string()).or_default();
     e.job_id = job_id.to_string();
@@ -70,6 +75,7 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
     let out_root = open_url(&config.output.url).map_err(|e| JobError::Output(e.to_string()))?;
     let layout = JobLayout::new(&out_root, &job_id);
 
+    telemetry::set_job(&job_id);
     set_status(state, &job_id, "planning", "");
     let shards = match plan_shards(&config).await {
         Ok(s) => s,
@@ -145,9 +151,13 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
         state,
         &tasks,
         &job_id,
-        input_bytes,
-        progress_bars,
-        config.cluster.lease_ms,
+        Watch {
+            phase: "aggregation",
+            input_bytes,
+            shards_total: shards.len() as u64,
+            progress_bars,
+            lease_ms: config.cluster.lease_ms,
+        },
     )
     .await
     .inspect_err(|e| {
@@ -157,7 +167,7 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
     phases.insert("aggregate".into(), t_agg.elapsed().as_secs_f64());
     phases.insert("total".into(), t0.elapsed().as_secs_f64());
 
-    let summary = JobSummary::build(
+    let mut summary = JobSummary::build(
         &job_id,
         &config,
         &layout,
@@ -167,6 +177,34 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
         phases,
     );
     let written = summary.write(&layout).await;
+    if let Err(e) = written {
+        set_status(state, &job_id, "failed", &e.to_string());
+        return Err(JobError::Output(e.to_string()));
+    }
+    if summary.error.is_none() && config.eval.enabled {
+        set_status(state, &job_id, "evaluating", "");
+        let t_eval = Instant::now();
+        match evaluate_phase(
+            state, &job_id, &config, &layout, &members, &summary, &shards,
+        )
+        .await
+        {
+            Ok(report) => summary.report = Some(report),
+            Err(e) => {
+                error!(job = job_id, error = %e, "evaluation failed");
+                summary.error = Some(format!("evaluation failed: {e}"));
+            }
+        }
+        summary
+            .phase_seconds
+            .insert("evaluate".into(), t_eval.elapsed().as_secs_f64());
+        summary
+            .phase_seconds
+            .insert("total".into(), t0.elapsed().as_secs_f64());
+    }
+    for (phase, secs) in &summary.phase_seconds {
+        telemetry::set_job_seconds(&job_id, phase, *secs);
+    }
     let status_json = serde_json::to_string(&summary).unwrap_or_default();
     {
         let mut reg = state.lock();
@@ -180,8 +218,145 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
         e.error = summary.error.clone().unwrap_or_default();
         e.summary_json = status_json;
     }
-    written.map_err(|e| JobError::Output(e.to_string()))?;
+    telemetry::set_phase(
+        &job_id,
+        if summary.error.is_some() {
+            "failed"
+        } else {
+            "succeeded"
+        },
+    );
     Ok(summary)
+}
+
+/// Hands every member its held-out users, waits for the per-user rows, reduces them and
+/// writes the report.
+async fn evaluate_phase(
+    state: &CoordinatorState,
+    job_id: &str,
+    config: &JobConfig,
+    layout: &JobLayout,
+    members: &[crate::server::WorkerEntry],
+    summary: &JobSummary,
+    shards: &[archetype_lfm::shard::ShardSpec],
+) -> Result<archetype_eval::report::Report, JobError> {
+    let split = "test";
+    let config_toml = config.to_toml();
+    let mut tasks = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let task_id = format!("{job_id}/evaluate/{i}");
+        state.queue_task(
+            &m.id,
+            v1::Task {
+                job_id: job_id.to_string(),
+                task_id: task_id.clone(),
+                kind: Some(v1::task::Kind::Evaluate(v1::EvaluateTask {
+                    process_index: i as u32,
+                    threads: config.cluster.threads as u32,
+                    config_toml: config_toml.clone(),
+                    output_url: layout.root.url.clone(),
+                    split: split.to_string(),
+                })),
+            },
+        );
+        tasks.push((task_id, m.id.clone()));
+    }
+    let results = watch(
+        state,
+        &tasks,
+        job_id,
+        Watch {
+            phase: "evaluation",
+            input_bytes: 0,
+            shards_total: 0,
+            progress_bars: false,
+            lease_ms: config.cluster.lease_ms,
+        },
+    )
+    .await?;
+    let evals: Vec<v1::Evaluation> = results
+        .iter()
+        .filter_map(|r| r.evaluation.clone())
+        .collect();
+    if evals.len() != results.len() {
+        return Err(JobError::Output(
+            "a member reported no evaluation".to_string(),
+        ));
+    }
+    let ks = &config.eval.ks;
+    let catalogue = evals.iter().map(|e| e.catalogue).max().unwrap_or(0) as usize;
+    let held_out: u64 = evals.iter().map(|e| e.users).sum();
+    let models = evaluation::merge(&evals, ks).map_err(|e| JobError::Output(e.to_string()))?;
+    let mut parts: Vec<(String, u64)> = shards
+        .iter()
+        .map(|s| (format!("{}#{}", s.url, s.start), s.end - s.start))
+        .collect();
+    parts.extend(summary.counters.iter().map(|(k, v)| (k.clone(), *v)));
+    let fp = evaluation::fingerprint(&parts);
+    let protocol = match config.eval.protocol {
+        SplitProtocol::Events => format!(
+            "held-out users, listening events split {:.0}/{:.0} at random (a track may be on both sides)",
+            100.0 * (1.0 - config.eval.target_fraction),
+            100.0 * config.eval.target_fraction
+        ),
+        SplitProtocol::Tracks => format!(
+            "held-out users, distinct tracks split {:.0}/{:.0} at random",
+            100.0 * (1.0 - config.eval.target_fraction),
+            100.0 * config.eval.target_fraction
+        ),
+    };
+    let header = archetype_eval::report::ReportHeader {
+        title: format!("{} ({job_id}): {split} users", config.name),
+        protocol: format!("{} [{}]", protocol, config.eval.protocol.name()),
+        exclusion: if config.eval.exclude_input {
+            "the user's input tracks are left out of every ranking".to_string()
+        } else {
+            "none: input tracks may be recommended".to_string()
+        },
+        seed: config.eval.seed,
+        data_fingerprint: fp.clone(),
+        lines: vec![
+            ("split".into(), split.into()),
+            ("held-out users scored".into(), held_out.to_string()),
+            ("catalogue (tracks)".into(), catalogue.to_string()),
+            (
+                "popularity".into(),
+                "training users' plays only".to_string(),
+            ),
+        ],
+    };
+    let report = evaluation::build_report(header, &models, ks, catalogue)
+        .map_err(|e| JobError::Output(e.to_string()))?;
+    for row in &report.rows {
+        for (name, v) in archetype_eval::metrics::columns(ks).iter().zip(&row.means) {
+            telemetry::set_metric_value(job_id, &row.name, name, *v);
+        }
+    }
+    let fallback = models
+        .iter()
+        .map(|m| (m.model.clone(), m.fallback))
+        .collect();
+    let json = evaluation::ReportJson {
+        job_id,
+        split,
+        protocol: config.eval.protocol.name(),
+        exclude_input: config.eval.exclude_input,
+        seed: config.eval.seed,
+        data_fingerprint: &fp,
+        catalogue_tracks: catalogue,
+        held_out_users: held_out,
+        fallback_users: fallback,
+        phase_seconds: &summary.phase_seconds,
+        config,
+        report: &report,
+    };
+    let batch = evaluation::per_user_batch(&models, ks, split)
+        .map_err(|e| JobError::Output(e.to_string()))?;
+    let written = evaluation::write_report(layout, &report, &json, &batch)
+        .await
+        .map_err(JobError::Output)?;
+    info!(job = job_id, files = ?written, "report written");
+    Ok(report)
 }
 
 async fn wait_for_workers(
@@ -229,15 +404,30 @@ fn bar(progress_bars: bool, total: u64) -> ProgressBar {
 }
 
 /// Waits for every task's result, failing fast when a member reports an error or loses its lease.
+/// What a watched phase is, for progress and messages.
+struct Watch<'a> {
+    phase: &'a str,
+    input_bytes: u64,
+    shards_total: u64,
+    progress_bars: bool,
+    lease_ms: u64,
+}
+
 async fn watch(
     state: &CoordinatorState,
     tasks: &[(String, String)],
     job_id: &str,
-    input_bytes: u64,
-    progress_bars: bool,
-    lease_ms: u64,
+    w: Watch<'_>,
 ) -> Result<Vec<v1::TaskResult>, JobError> {
-    let pb = bar(progress_bars, input_bytes);
+    let Watch {
+        phase,
+        input_bytes,
+        shards_total,
+        progress_bars,
+        lease_ms,
+    } = w;
+    let pb = bar(progress_bars && phase == "aggregation", input_bytes);
+    let started = Instant::now();
     let lease = Duration::from_millis(lease_ms);
     let ids: Vec<String> = tasks.iter().map(|t| t.0.clone()).collect();
     loop {
@@ -248,6 +438,9 @@ async fn watch(
             let reg = state.lock();
             let mut bytes = 0u64;
             let mut events = 0u64;
+            let mut rejected = 0u64;
+            let mut shards_done = 0u64;
+            let mut lost_count = 0u64;
             for (task_id, worker_id) in tasks {
                 if let Some(r) = reg.results.get(task_id) {
                     if !r.ok && failure.is_none() {
@@ -264,6 +457,8 @@ async fn watch(
                         match c.name.as_str() {
                             "bytes_read" => bytes += c.value,
                             "events_read" => events += c.value,
+                            "rows_rejected" => rejected += c.value,
+                            "shards_done" => shards_done += c.value,
                             _ => {}
                         }
                     }
@@ -279,15 +474,33 @@ async fn watch(
                     )),
                     _ => None,
                 };
+                lost_count += u64::from(lost.is_some());
                 if let (Some(why), None) = (lost, &failure) {
                     failure = Some(JobError::Cluster(format!(
-                        "job {job_id}: cluster member {worker_id} was lost during aggregation: {why}. \
-                         The job is failed; its outputs are incomplete (no summary.json was written)."
+                        "job {job_id}: cluster member {worker_id} was lost during {phase}: {why}. \
+                         The job is failed; its outputs are incomplete."
                     )));
                 }
             }
             pb.set_position(bytes.min(input_bytes));
             pb.set_message(format!("{events} events"));
+            let secs = started.elapsed().as_secs_f64();
+            telemetry::set_progress(
+                job_id,
+                &telemetry::ProgressSample {
+                    events_read: events,
+                    bytes_read: bytes,
+                    rows_rejected: rejected,
+                    shards_done,
+                    shards_total,
+                    events_per_second: if secs > 0.0 {
+                        events as f64 / secs
+                    } else {
+                        0.0
+                    },
+                    workers_alive: tasks.len() as u64 - lost_count,
+                },
+            );
         }
         if let Some(f) = failure {
             pb.abandon();

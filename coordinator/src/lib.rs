@@ -12,10 +12,17 @@
 //!    message when a member is lost.
 //! 4. [`summary`] merges what the members reported, turns rejected-row samples into file and
 //!    line numbers, applies the error budget and writes `summary.json` beside the tables.
-//! 5. [`local`] starts worker processes on loopback for the embedded default.
+//! 5. [`evaluation`] hands each member its held-out users to score, reduces the per-user metric
+//!    rows, runs the significance tests and writes `report/` (Markdown, JSON, Parquet).
+//! 6. [`local`] starts worker processes on loopback for the embedded default.
+//!
+//! While a job runs, [`telemetry`] serves its phase, progress and evaluation results as
+//! Prometheus metrics at `/metrics`.
 
+pub mod evaluation;
 pub mod job;
 pub mod local;
 pub mod plan;
 pub mod server;
 pub mod summary;
+pub mod telemetry;

@@ -43,14 +43,16 @@ pub fn default_worker_binary() -> PathBuf {
 }
 
 impl LocalWorkers {
-    /// Starts `n` workers with `threads` threads each, pointed at `coordinator`. With `log_dir`,
-    /// each writes its log to `worker-<i>.log` there; otherwise logs go to this stderr.
+    /// Starts `n` workers with `threads` threads each, pointed at `coordinator`, each leaving
+    /// after `max_tasks` tasks (one job's phases). With `log_dir`, each writes its log to
+    /// `worker-<i>.log` there; otherwise logs go to this stderr.
     pub fn spawn(
         binary: Option<&str>,
         n: usize,
         threads: usize,
         coordinator: &str,
         log_dir: Option<&Path>,
+        max_tasks: usize,
     ) -> Result<LocalWorkers, LocalError> {
         let binary = binary
             .map(PathBuf::from)
@@ -66,7 +68,7 @@ impl LocalWorkers {
                 .arg("--threads")
                 .arg(threads.to_string())
                 .arg("--max-tasks")
-                .arg("1")
+                .arg(max_tasks.to_string())
                 .stdin(Stdio::null());
             if let Some(dir) = log_dir {
                 let path = dir.join(format!("worker-{index}.log"));

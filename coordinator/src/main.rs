@@ -8,11 +8,12 @@ use archetype_coordinator::job::{new_job_id, run_job, JobRun};
 use archetype_coordinator::local::LocalWorkers;
 use archetype_coordinator::server::{self, CoordinatorState};
 use archetype_coordinator::summary::JobSummary;
+use archetype_coordinator::telemetry::Telemetry;
 use archetype_datagen::{generate, GeneratorConfig, OutputEncoding};
 use archetype_job::JobConfig;
 use archetype_proto::v1;
 use clap::{Parser, Subcommand, ValueEnum};
-use tracing::info;
+use tracing::{info, warn};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -203,8 +204,27 @@ fn to_encoding(e: Enc) -> OutputEncoding {
     }
 }
 
+async fn start_metrics(addr: &str) -> Option<Telemetry> {
+    if addr.is_empty() {
+        return None;
+    }
+    match Telemetry::start(addr).await {
+        Ok(t) => {
+            println!("Prometheus metrics: http://{}/metrics", t.local_addr());
+            Some(t)
+        }
+        Err(e) => {
+            warn!(error = %e, "metrics not served (set cluster.metrics_listen to change the address)");
+            None
+        }
+    }
+}
+
 fn finish(summary: JobSummary, json: Option<PathBuf>) -> Result<()> {
     println!("{}", summary.render());
+    if let Some(r) = &summary.report {
+        println!("{}", r.terminal());
+    }
     if let Some(p) = json {
         std::fs::write(&p, serde_json::to_vec_pretty(&summary)?)
             .with_context(|| format!("writing {}", p.display()))?;
@@ -222,6 +242,8 @@ async fn run_local_or_cluster(
     bars: bool,
 ) -> Result<JobSummary> {
     let state = CoordinatorState::new(cfg.cluster.heartbeat_ms, cfg.cluster.lease_ms);
+    // Metrics are a convenience: a port already taken must not stop the job.
+    let _metrics = start_metrics(&cfg.cluster.metrics_listen).await;
     let srv = server::start(state.clone(), &cfg.cluster.listen)
         .await
         .with_context(|| format!("binding the coordinator to {}", cfg.cluster.listen))?;
@@ -233,6 +255,7 @@ async fn run_local_or_cluster(
             cfg.cluster.threads,
             &endpoint,
             log_dir.as_deref(),
+            1 + usize::from(cfg.eval.enabled),
         )?)
     } else {
         info!(workers = cfg.cluster.workers, addr = %srv.addr, "waiting for workers to register");
@@ -360,7 +383,12 @@ async fn serve(listen: String, heartbeat_ms: u64, lease_ms: u64) -> Result<()> {
                     )
                     .await;
                     match r {
-                        Ok(s) => println!("{}", s.render()),
+                        Ok(s) => {
+                            println!("{}", s.render());
+                            if let Some(r) = &s.report {
+                                println!("{}", r.terminal());
+                            }
+                        }
                         Err(e) => tracing::error!(job = job_id, error = %e, "job failed"),
                     }
                 }
@@ -408,6 +436,9 @@ async fn submit(
             "succeeded" => {
                 let s: JobSummary = serde_json::from_str(&st.summary_json)?;
                 println!("{}", s.render());
+                if let Some(r) = &s.report {
+                    println!("{}", r.terminal());
+                }
                 return Ok(());
             }
             "failed" => bail!("job {id} failed: {}", st.error),

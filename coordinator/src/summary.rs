@@ -76,6 +76,10 @@ pub struct JobSummary {
     pub phase_seconds: BTreeMap<String, f64>,
     pub events_per_second: f64,
     pub outputs: Vec<String>,
+    /// The evaluation report, once that phase has run (not in `summary.json`, which is
+    /// written when the aggregation completes; `report/report.json` holds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<archetype_eval::report::Report>,
 }
 
 impl JobSummary {
@@ -183,6 +187,7 @@ impl JobSummary {
             },
             phase_seconds,
             outputs,
+            report: None,
         }
     }
 

@@ -36,6 +36,8 @@ pub struct JobConfig {
     pub filter: FilterConfig,
     #[serde(default)]
     pub cluster: ClusterConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
 }
 
 fn default_name() -> String {
@@ -140,6 +142,64 @@ impl Default for FilterConfig {
     }
 }
 
+/// How held-out users are split (Schedl et al. 2021, Sec. 4.2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitProtocol {
+    /// The paper's: a share of each held-out user's listening events is the target, drawn
+    /// without replacement, so a track can be on both sides.
+    Events,
+    /// A share of each held-out user's distinct tracks is the target; the sides are disjoint.
+    Tracks,
+}
+
+impl SplitProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            SplitProtocol::Events => "events",
+            SplitProtocol::Tracks => "tracks",
+        }
+    }
+}
+
+/// Held-out users and the evaluation of every model on them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Run the evaluation phase after the aggregation.
+    pub enabled: bool,
+    /// Seeds the choice of held-out users and their input/target split.
+    pub seed: u64,
+    /// Users held out for validation and for test (the paper: 5,000 each) ...
+    pub validation_users: usize,
+    pub test_users: usize,
+    /// ... but each set at most this share of the kept users, so small data keeps training users.
+    pub heldout_fraction: f64,
+    pub protocol: SplitProtocol,
+    /// Share of each held-out user's events (or tracks) that is the target.
+    pub target_fraction: f64,
+    /// Leave a user's input tracks out of the ranking (the paper does, for the baselines).
+    pub exclude_input: bool,
+    /// Cut-offs of every metric.
+    pub ks: Vec<usize>,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            enabled: true,
+            seed: 42,
+            validation_users: 5_000,
+            test_users: 5_000,
+            heldout_fraction: 0.1,
+            protocol: SplitProtocol::Events,
+            target_fraction: 0.2,
+            exclude_input: true,
+            ks: vec![10, 100],
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
@@ -159,6 +219,8 @@ pub struct ClusterConfig {
     pub lease_ms: u64,
     /// How long to wait for all workers to register.
     pub register_timeout_s: u64,
+    /// Where the coordinator serves Prometheus metrics while a job runs; empty: not served.
+    pub metrics_listen: String,
 }
 
 impl Default for ClusterConfig {
@@ -172,6 +234,7 @@ impl Default for ClusterConfig {
             heartbeat_ms: 500,
             lease_ms: 5_000,
             register_timeout_s: 60,
+            metrics_listen: "127.0.0.1:9464".to_string(),
         }
     }
 }
@@ -238,6 +301,21 @@ impl JobConfig {
         }
         if self.cluster.lease_ms <= self.cluster.heartbeat_ms {
             return bad("cluster.lease_ms must exceed cluster.heartbeat_ms");
+        }
+        if !(0.0..=0.5).contains(&self.eval.heldout_fraction) {
+            return bad("eval.heldout_fraction must lie in [0, 0.5]");
+        }
+        if !(self.eval.target_fraction > 0.0 && self.eval.target_fraction < 1.0) {
+            return bad("eval.target_fraction must lie strictly between 0 and 1");
+        }
+        if self.eval.ks.is_empty() || self.eval.ks.contains(&0) {
+            return bad("eval.ks must list cut-offs of at least 1");
+        }
+        let mut ks = self.eval.ks.clone();
+        ks.sort_unstable();
+        ks.dedup();
+        if ks.len() != self.eval.ks.len() {
+            return bad("eval.ks lists a cut-off twice");
         }
         Ok(())
     }

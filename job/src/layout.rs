@@ -9,6 +9,14 @@ pub const USERS: &str = "aggregate/users";
 pub const TRACKS: &str = "aggregate/tracks";
 pub const COUNTRY_PROFILES: &str = "aggregate/country_profiles";
 pub const COUNTRIES: &str = "aggregate/countries";
+/// Held-out users' interactions split into input and target plays.
+pub const HELDOUT: &str = "aggregate/heldout";
+
+/// The evaluation report: the paper's Table 3 as Markdown, the same and more as JSON, and the
+/// per-user metric rows behind every mean.
+pub const REPORT_MD: &str = "report/report.md";
+pub const REPORT_JSON: &str = "report/report.json";
+pub const PER_USER_METRICS: &str = "report/per_user_metrics.parquet";
 
 /// The job's summary (counters, filters, timings, rejected-row samples), written last: its
 /// presence marks the aggregation as complete.

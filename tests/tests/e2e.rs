@@ -62,6 +62,7 @@ worker_binary = "{w}"
 heartbeat_ms = 200
 lease_ms = 3000
 register_timeout_s = 60
+metrics_listen = "127.0.0.1:0"
 {extra}
 "#,
         d = data.display(),
@@ -167,6 +168,34 @@ fn two_worker_processes_write_what_the_reference_computes() {
     }
     // Track names joined from the tracks and artists files.
     assert!(summary["counters"]["tracks.with_names"].as_u64().unwrap() > 0);
+
+    // The evaluation report: on the terminal, in the summary, and as files beside the tables.
+    assert!(stdout.contains("MP global"), "{stdout}");
+    assert!(stdout.contains("MP cluster: unavailable"), "{stdout}");
+    let rows = summary["report"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let job = the_job_root(&out);
+    let md = std::fs::read_to_string(job.join("report/report.md")).unwrap();
+    assert!(
+        md.contains("| Model | P@10 | P@100 | R@10 | R@100 | NDCG@10 | NDCG@100 |"),
+        "{md}"
+    );
+    assert!(md.contains("Friedman"), "{md}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(job.join("report/report.json")).unwrap()).unwrap();
+    assert_eq!(report["protocol"], "events");
+    assert_eq!(report["seed"], 42);
+    assert!(report["data_fingerprint"].as_str().unwrap().len() == 16);
+    let global = &report["report"]["rows"][0];
+    assert_eq!(global["name"], "MP global");
+    let users = global["status"]["users"].as_u64().unwrap();
+    assert!(users > 0, "{global}");
+    let means = global["means"].as_array().unwrap();
+    assert_eq!(means.len(), 8);
+    assert!(means
+        .iter()
+        .all(|m| (0.0..=1.0).contains(&m.as_f64().unwrap())));
+    assert!(job.join("report/per_user_metrics.parquet").exists());
 }
 
 #[test]
@@ -239,8 +268,8 @@ fn a_lost_member_fails_the_job_with_a_clear_message() {
         .port();
     let text = job_toml(&data, &out, 2, "")
         .replace(
-            "listen = \"127.0.0.1:0\"",
-            &format!("listen = \"127.0.0.1:{port}\""),
+            "\nlisten = \"127.0.0.1:0\"",
+            &format!("\nlisten = \"127.0.0.1:{port}\""),
         )
         .replace("spawn_local_workers = true", "spawn_local_workers = false")
         .replace("lease_ms = 3000", "lease_ms = 1500");

@@ -12,7 +12,9 @@
 //!   A -> (country, les, users)       --broadcast-->          C: country totals, country filter
 //!   B -> kept track ids              --broadcast-->          C: keep pairs, kept user ids
 //!   C -> kept user ids               --broadcast-->          D: dense indices (sorted ids),
-//!                                                               interactions + users parts
+//!                                                               train/validation/test users,
+//!                                                               interactions, users, held-out
+//!                                                               parts
 //!   D -> (track, plays, listener)    --exchange by track-->  E: tracks part (+ names from M)
 //!   D -> (country, track, plays)     --exchange by pair-->   F: country profile parts
 //!   tracks file --by artist--> M <--by artist-- artists file; M --by track--> E
@@ -20,8 +22,8 @@
 //!
 //! Differential dataflow's arrangements keep multi-version indexed state for incremental
 //! updates; a one-shot batch aggregation needs none of that, so the stages are timely operators
-//! over hash maps, which is several times faster and keeps memory proportional to distinct
-//! pairs. Dense indices follow sorted original ids, so they do not depend on the worker count.
+//! over per-user lists and hash maps, which is several times faster and keeps memory
+//! proportional to distinct pairs. Dense indices follow sorted original ids, so they do not depend on the worker count.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -53,7 +55,10 @@ use tokio::runtime::Handle;
 use crate::ingest::{for_each_line, is_parquet, sample, Stores};
 use crate::outcome::{AggregateOutcome, BadRows, Progress};
 use crate::pairs::{PairAgg, RunFolder, UserPairs};
-use crate::tables::{self, CountryProfileRow, CountryRow, InteractionRow, TrackRow, UserRow};
+use crate::split::{self, Split};
+use crate::tables::{
+    self, CountryProfileRow, CountryRow, HeldoutRow, InteractionRow, TrackRow, UserRow,
+};
 
 /// How the timely cluster is formed.
 #[derive(Clone, Debug)]
@@ -109,10 +114,10 @@ enum StageA {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum StageD {
-    /// (track id, artist id, plays, listeners) over kept interactions.
-    Track(u32, u32, u64, u64),
-    /// (country, track idx, plays).
-    Profile(Country, u32, u64),
+    /// (track id, artist id, plays, listeners, training users' plays) over kept interactions.
+    Track(u32, u32, u64, u64, u64),
+    /// (country, track idx, plays, training users' plays).
+    Profile(Country, u32, u64, u64),
 }
 
 /// (track id, name, artist id, artist name) from the metadata files.
@@ -475,26 +480,27 @@ fn run_worker(
         let sh = shared.clone();
         tracks_part
             .flat_map(|m| match m {
-                StageD::Track(t, a, p, l) => Some((t, a, p, l)),
+                StageD::Track(t, a, p, l, tp) => Some((t, a, p, l, tp)),
                 StageD::Profile(..) => None,
             })
             .binary_frontier(
                 track_meta,
-                ExchangePact::new(|m: &(u32, u32, u64, u64)| route(m.0)),
+                ExchangePact::new(|m: &(u32, u32, u64, u64, u64)| route(m.0)),
                 ExchangePact::new(|m: &TrackMeta| route(m.0)),
                 "WriteTracks",
                 move |cap, _info| {
                     let mut cap = Some(cap);
-                    let mut finals: FxHashMap<u32, (u32, u64, u64)> = FxHashMap::default();
+                    let mut finals: FxHashMap<u32, (u32, u64, u64, u64)> = FxHashMap::default();
                     let mut names: FxHashMap<u32, (String, u32, Option<String>)> =
                         FxHashMap::default();
                     move |(fin, ff), (min, mf), output| {
                         fin.for_each(|_t, data| {
-                            for (t, a, p, l) in data.drain(..) {
-                                let e = finals.entry(t).or_insert((a, 0, 0));
+                            for (t, a, p, l, tp) in data.drain(..) {
+                                let e = finals.entry(t).or_insert((a, 0, 0, 0));
                                 e.0 = e.0.min(a);
                                 e.1 += p;
                                 e.2 += l;
+                                e.3 += tp;
                             }
                         });
                         min.for_each(|_t, data| {
@@ -521,34 +527,36 @@ fn run_worker(
         let sh = shared.clone();
         profiles_part
             .flat_map(|m| match m {
-                StageD::Profile(c, t, p) => Some((c, t, p)),
+                StageD::Profile(c, t, p, tp) => Some((c, t, p, tp)),
                 StageD::Track(..) => None,
             })
             .unary_frontier(
-                ExchangePact::new(|m: &(Country, u32, u64)| {
+                ExchangePact::new(|m: &(Country, u32, u64, u64)| {
                     route(m.1 ^ (u32::from(m.0 .0[0]) << 24 | u32::from(m.0 .0[1]) << 16))
                 }),
                 "WriteProfiles",
                 move |cap, _info| {
                     let mut cap = Some(cap);
-                    let mut profile: Vec<(Country, u32, u64)> = Vec::new();
+                    let mut profile: Vec<(Country, u32, u64, u64)> = Vec::new();
                     move |(input, frontier), output| {
                         input.for_each(|_t, data| profile.append(data));
                         if frontier.is_empty() {
                             if let Some(cap) = cap.take() {
                                 let mut s = st.borrow_mut();
                                 // Sorted runs from each sender: the stable sort merges them.
-                                profile.sort_by_key(|&(c, t, _)| (c, t));
+                                profile.sort_by_key(|&(c, t, _, _)| (c, t));
                                 let mut rows: Vec<CountryProfileRow> = Vec::new();
-                                for (c, t, p) in profile.drain(..) {
+                                for (c, t, p, tp) in profile.drain(..) {
                                     match rows.last_mut() {
                                         Some(r) if r.country == c && r.track_idx == t => {
-                                            r.plays += p
+                                            r.plays += p;
+                                            r.train_plays += tp;
                                         }
                                         _ => rows.push(CountryProfileRow {
                                             country: c,
                                             track_idx: t,
                                             plays: p,
+                                            train_plays: tp,
                                         }),
                                     }
                                 }
@@ -608,7 +616,9 @@ fn run_worker(
 }
 
 mod tables_layout {
-    pub use archetype_job::layout::{COUNTRIES, COUNTRY_PROFILES, INTERACTIONS, TRACKS, USERS};
+    pub use archetype_job::layout::{
+        COUNTRIES, COUNTRY_PROFILES, HELDOUT, INTERACTIONS, TRACKS, USERS,
+    };
 }
 
 fn insert_user(users: &mut FxHashMap<u32, UserMsg>, m: UserMsg, dups: &mut BadRows) {
@@ -794,12 +804,18 @@ fn stage_d_write(
     sh: &Shared,
 ) -> Vec<StageD> {
     sh.progress.stage.store(2, Ordering::Relaxed);
+    let eval = &sh.params.config.eval;
+    let splits = split::assign(kept_users, eval);
     let n_pairs: usize = s.pairs.iter().map(|(_, l)| l.len()).sum();
     let mut rows: Vec<InteractionRow> = Vec::with_capacity(n_pairs);
-    let mut per_user: Vec<(u32, u32, u64, u32)> = Vec::with_capacity(s.pairs.len());
+    let mut heldout: Vec<HeldoutRow> = Vec::new();
+    let mut per_user: Vec<(u32, u32, u64, u32, Split)> = Vec::with_capacity(s.pairs.len());
+    let mut train: Vec<bool> = Vec::with_capacity(s.pairs.len());
     // Dense by track_idx: every kept track has an index on every worker.
-    let mut track_final: Vec<(u32, u64, u64)> = vec![(u32::MAX, 0, 0); s.kept_tracks.len()];
+    // (artist, plays, listeners, training users' plays)
+    let mut track_final: Vec<(u32, u64, u64, u64)> = vec![(u32::MAX, 0, 0, 0); s.kept_tracks.len()];
     let pairs = std::mem::take(&mut s.pairs);
+    let (mut target_events, mut input_events) = (0u64, 0u64);
     // Users come in id order and so do the global indices: one forward walk finds them all.
     let mut pos = 0usize;
     for (u, list) in &pairs {
@@ -808,9 +824,13 @@ fn stage_d_write(
         }
         if kept_users.get(pos) != Some(u) {
             s.errors.push(format!("internal: user {u} lost its index"));
+            train.push(false);
             continue;
         }
         let ui = pos as u32;
+        let user_split = splits.get(pos).copied().unwrap_or(Split::Train);
+        let is_train = user_split == Split::Train;
+        train.push(is_train);
         let mut plays_u = 0u64;
         for &(ti, agg) in list {
             let plays = u64::from(agg.plays);
@@ -830,10 +850,26 @@ fn stage_d_write(
             tf.0 = tf.0.min(agg.artist);
             tf.1 += plays;
             tf.2 += 1;
+            if is_train {
+                tf.3 += plays;
+            }
         }
-        per_user.push((*u, ui, plays_u, list.len() as u32));
+        if !is_train {
+            let plays: Vec<(u32, u32)> = list.iter().map(|(t, a)| (*t, a.plays)).collect();
+            for h in split::split_user(*u, &plays, eval.protocol, eval.target_fraction, eval.seed) {
+                input_events += u64::from(h.input);
+                target_events += u64::from(h.target);
+                heldout.push(HeldoutRow {
+                    user_idx: ui,
+                    track_idx: h.track,
+                    input_plays: h.input,
+                    target_plays: h.target,
+                });
+            }
+        }
+        per_user.push((*u, ui, plays_u, list.len() as u32, user_split));
     }
-    let profiles = country_profiles(&pairs, &s.users, s.kept_tracks.len());
+    let profiles = country_profiles(&pairs, &train, &s.users, s.kept_tracks.len());
     drop(pairs);
     s.outcome.add("interactions.rows", rows.len() as u64);
     write_later(
@@ -844,10 +880,21 @@ fn stage_d_write(
         rows,
         tables::interactions_batch,
     );
+    s.outcome.add("heldout.rows", heldout.len() as u64);
+    s.outcome.add("heldout.input_events", input_events);
+    s.outcome.add("heldout.target_events", target_events);
+    write_later(
+        s,
+        sh,
+        tables_layout::HELDOUT,
+        index,
+        heldout,
+        tables::heldout_batch,
+    );
 
     let users: Vec<UserRow> = per_user
         .into_iter()
-        .filter_map(|(u, idx, plays, tracks)| {
+        .filter_map(|(u, idx, plays, tracks, user_split)| {
             let m = s.users.get(&u)?;
             Some(UserRow {
                 user_idx: idx,
@@ -857,10 +904,19 @@ fn stage_d_write(
                 gender: gender_str(m.row.gender).to_string(),
                 plays,
                 tracks,
+                split: user_split.name(),
             })
         })
         .collect();
     s.outcome.add("users.kept", users.len() as u64);
+    for split_kind in [Split::Train, Split::Validation, Split::Test] {
+        let n = users
+            .iter()
+            .filter(|r| r.split == split_kind.name())
+            .count();
+        s.outcome
+            .add(&format!("users.{}", split_kind.name()), n as u64);
+    }
     write_later(
         s,
         sh,
@@ -875,13 +931,13 @@ fn stage_d_write(
     let mut out: Vec<StageD> = track_final
         .into_iter()
         .zip(kept_tracks)
-        .filter(|((_, _, listeners), _)| *listeners > 0)
-        .map(|((a, p, l), t)| StageD::Track(*t, a, p, l))
+        .filter(|((_, _, listeners, _), _)| *listeners > 0)
+        .map(|((a, p, l, tp), t)| StageD::Track(*t, a, p, l, tp))
         .collect();
     out.extend(
         profiles
             .into_iter()
-            .map(|(c, t, p)| StageD::Profile(c, t, p)),
+            .map(|(c, t, p, tp)| StageD::Profile(c, t, p, tp)),
     );
     out
 }
@@ -891,33 +947,40 @@ fn stage_d_write(
 /// a hash map keyed by (country, track) missed it once per pair.
 fn country_profiles(
     pairs: &[(u32, Vec<(u32, PairAgg)>)],
+    train: &[bool],
     users: &FxHashMap<u32, UserMsg>,
     n_tracks: usize,
-) -> Vec<(Country, u32, u64)> {
+) -> Vec<(Country, u32, u64, u64)> {
     let mut by_country: Vec<(Country, usize)> = pairs
         .iter()
         .enumerate()
         .filter_map(|(i, (u, _))| Some((users.get(u)?.row.country?, i)))
         .collect();
     by_country.sort_unstable();
-    let mut acc = vec![0u64; n_tracks];
+    // (all users' plays, training users' plays)
+    let mut acc = vec![(0u64, 0u64); n_tracks];
     let mut touched: Vec<u32> = Vec::new();
     let mut out = Vec::new();
     for group in by_country.chunk_by(|a, b| a.0 == b.0) {
         let country = group[0].0;
         for &(_, i) in group {
+            let is_train = train.get(i).copied().unwrap_or(false);
             for &(ti, agg) in &pairs[i].1 {
                 if let Some(slot) = acc.get_mut(ti as usize) {
-                    if *slot == 0 {
+                    if slot.0 == 0 {
                         touched.push(ti);
                     }
-                    *slot += u64::from(agg.plays);
+                    slot.0 += u64::from(agg.plays);
+                    if is_train {
+                        slot.1 += u64::from(agg.plays);
+                    }
                 }
             }
         }
         touched.sort_unstable();
         for ti in touched.drain(..) {
-            out.push((country, ti, std::mem::take(&mut acc[ti as usize])));
+            let (p, tp) = std::mem::take(&mut acc[ti as usize]);
+            out.push((country, ti, p, tp));
         }
     }
     out
@@ -930,7 +993,7 @@ fn gender_str(g: Gender) -> &'static str {
 /// Stage E at the track's owner: one row per kept track, with names when the files were given.
 fn stage_e_write(
     s: &mut WorkerState,
-    finals: &FxHashMap<u32, (u32, u64, u64)>,
+    finals: &FxHashMap<u32, (u32, u64, u64, u64)>,
     names: &FxHashMap<u32, (String, u32, Option<String>)>,
     index: usize,
     sh: &Shared,
@@ -941,7 +1004,8 @@ fn stage_e_write(
             s.errors.push(format!("internal: track {t} lost its index"));
             continue;
         };
-        let (artist, plays, listeners) = finals.get(&t).copied().unwrap_or((0, 0, 0));
+        let (artist, plays, listeners, train_plays) =
+            finals.get(&t).copied().unwrap_or((0, 0, 0, 0));
         let meta = names.get(&t);
         rows.push(TrackRow {
             track_idx: idx,
@@ -955,6 +1019,7 @@ fn stage_e_write(
             listeners,
             filter_plays: fp,
             filter_listeners: fl,
+            train_plays,
             name: meta.map(|m| m.0.clone()),
             artist_name: meta.and_then(|m| m.2.clone()),
         });

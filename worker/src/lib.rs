@@ -18,11 +18,13 @@
 //! of the tests.
 
 pub mod dataflow;
+pub mod evaluate;
 pub mod ingest;
 pub mod outcome;
 pub mod pairs;
 pub mod reference;
 pub mod service;
+pub mod split;
 pub mod tables;
 
 pub use dataflow::{run_aggregation, AggregateParams, ClusterSpec};

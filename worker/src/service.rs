@@ -13,7 +13,9 @@ use tonic::transport::Channel;
 use tracing::{error, info, warn};
 
 use crate::dataflow::{run_aggregation, AggregateParams, ClusterSpec};
+use crate::evaluate::evaluate;
 use crate::outcome::{AggregateOutcome, Progress};
+use crate::split::Split;
 
 #[derive(Clone, Debug)]
 pub struct WorkerOptions {
@@ -206,9 +208,16 @@ async fn run_task(
         task_id: task.task_id.clone(),
         ..Default::default()
     };
-    let Some(Kind::Aggregate(agg)) = &task.kind else {
-        result.error = "unknown task kind".to_string();
-        return result;
+    let agg = match &task.kind {
+        Some(Kind::Aggregate(agg)) => agg,
+        Some(Kind::Evaluate(ev)) => {
+            run_evaluate(&mut result, task, ev).await;
+            return result;
+        }
+        None => {
+            result.error = "unknown task kind".to_string();
+            return result;
+        }
     };
     let config = match JobConfig::from_toml(&agg.config_toml) {
         Ok(c) => c,
@@ -280,6 +289,82 @@ async fn run_task(
         }
     }
     result
+}
+
+/// Scores this member's held-out users and puts the per-user rows into the result.
+async fn run_evaluate(result: &mut v1::TaskResult, task: &v1::Task, ev: &v1::EvaluateTask) {
+    let config = match JobConfig::from_toml(&ev.config_toml) {
+        Ok(c) => c,
+        Err(e) => {
+            result.error = format!("task config: {e}");
+            return;
+        }
+    };
+    let Some(split) = Split::parse(&ev.split) else {
+        result.error = format!("unknown split `{}`", ev.split);
+        return;
+    };
+    let root = match archetype_job::open_url(&ev.output_url) {
+        Ok(r) => r,
+        Err(e) => {
+            result.error = e.to_string();
+            return;
+        }
+    };
+    let threads = ev.threads.max(1) as usize;
+    let first = ev.process_index as usize * threads;
+    let t0 = std::time::Instant::now();
+    info!(
+        task = task.task_id,
+        split = ev.split,
+        "evaluate task started"
+    );
+    match evaluate(&root, &config, split, |part| {
+        (first..first + threads).contains(&part)
+    })
+    .await
+    {
+        Ok(o) => {
+            result.evaluation = Some(to_wire(o));
+            result.ok = true;
+            result
+                .phase_seconds
+                .insert("evaluate".into(), t0.elapsed().as_secs_f64());
+            info!(task = task.task_id, "evaluate task finished");
+        }
+        Err(e) => {
+            error!(task = task.task_id, error = %e, "evaluate task failed");
+            result.error = e;
+        }
+    }
+}
+
+fn to_wire(o: crate::evaluate::EvalOutcome) -> v1::Evaluation {
+    v1::Evaluation {
+        catalogue: o.catalogue as u64,
+        users: o.users,
+        models: o
+            .models
+            .into_iter()
+            .map(|m| v1::ModelEvaluation {
+                coverage_json: serde_json::to_string(&m.coverage).unwrap_or_default(),
+                model: m.model,
+                unavailable: m.unavailable.unwrap_or_default(),
+                skipped: m.skipped,
+                fallback: m.fallback,
+                rows: m
+                    .rows
+                    .into_iter()
+                    .map(|r| v1::UserMetricRow {
+                        user_idx: r.user_idx,
+                        user_id: r.user_id,
+                        country: r.country.unwrap_or_default(),
+                        values: r.metrics.values,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
 }
 
 fn fill_result(r: &mut v1::TaskResult, o: AggregateOutcome) {

@@ -57,6 +57,8 @@ pub struct UserRow {
     pub plays: u64,
     /// Distinct tracks kept for this user.
     pub tracks: u32,
+    /// `train`, `validation` or `test`.
+    pub split: &'static str,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -70,6 +72,8 @@ pub struct TrackRow {
     /// Events and listeners the track filter saw (users kept by the user filter, all countries).
     pub filter_plays: u64,
     pub filter_listeners: u64,
+    /// Events of training users only: the popularity the baselines may use.
+    pub train_plays: u64,
     pub name: Option<String>,
     pub artist_name: Option<String>,
 }
@@ -79,6 +83,17 @@ pub struct CountryProfileRow {
     pub country: archetype_lfm::Country,
     pub track_idx: u32,
     pub plays: u64,
+    /// Events of the country's training users only.
+    pub train_plays: u64,
+}
+
+/// One interaction of a held-out user, split into what a model sees and what it must find.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HeldoutRow {
+    pub user_idx: u32,
+    pub track_idx: u32,
+    pub input_plays: u32,
+    pub target_plays: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -152,6 +167,7 @@ pub fn users_batch(rows: &[UserRow]) -> Result<RecordBatch, TableError> {
             Field::new("gender", DataType::Utf8, false),
             Field::new("plays", DataType::UInt64, false),
             Field::new("tracks", DataType::UInt32, false),
+            Field::new("split", DataType::Utf8, false),
         ],
         vec![
             u32s(rows.iter().map(|r| r.user_idx)),
@@ -161,6 +177,7 @@ pub fn users_batch(rows: &[UserRow]) -> Result<RecordBatch, TableError> {
             strings(rows.iter().map(|r| Some(r.gender.as_str()))),
             u64s(rows.iter().map(|r| r.plays)),
             u32s(rows.iter().map(|r| r.tracks)),
+            strings(rows.iter().map(|r| Some(r.split))),
         ],
     )
 }
@@ -176,6 +193,7 @@ pub fn tracks_batch(rows: &[TrackRow]) -> Result<RecordBatch, TableError> {
             Field::new("listeners", DataType::UInt64, false),
             Field::new("filter_plays", DataType::UInt64, false),
             Field::new("filter_listeners", DataType::UInt64, false),
+            Field::new("train_plays", DataType::UInt64, false),
             Field::new("name", DataType::Utf8, true),
             Field::new("artist_name", DataType::Utf8, true),
         ],
@@ -187,6 +205,7 @@ pub fn tracks_batch(rows: &[TrackRow]) -> Result<RecordBatch, TableError> {
             u64s(rows.iter().map(|r| r.listeners)),
             u64s(rows.iter().map(|r| r.filter_plays)),
             u64s(rows.iter().map(|r| r.filter_listeners)),
+            u64s(rows.iter().map(|r| r.train_plays)),
             strings(rows.iter().map(|r| r.name.as_deref())),
             strings(rows.iter().map(|r| r.artist_name.as_deref())),
         ],
@@ -200,11 +219,31 @@ pub fn country_profiles_batch(rows: &[CountryProfileRow]) -> Result<RecordBatch,
             Field::new("country", DataType::Utf8, false),
             Field::new("track_idx", DataType::UInt32, false),
             Field::new("plays", DataType::UInt64, false),
+            Field::new("train_plays", DataType::UInt64, false),
         ],
         vec![
             strings(rows.iter().map(|r| Some(r.country.as_str()))),
             u32s(rows.iter().map(|r| r.track_idx)),
             u64s(rows.iter().map(|r| r.plays)),
+            u64s(rows.iter().map(|r| r.train_plays)),
+        ],
+    )
+}
+
+pub fn heldout_batch(rows: &[HeldoutRow]) -> Result<RecordBatch, TableError> {
+    batch(
+        "heldout",
+        vec![
+            Field::new("user_idx", DataType::UInt32, false),
+            Field::new("track_idx", DataType::UInt32, false),
+            Field::new("input_plays", DataType::UInt32, false),
+            Field::new("target_plays", DataType::UInt32, false),
+        ],
+        vec![
+            u32s(rows.iter().map(|r| r.user_idx)),
+            u32s(rows.iter().map(|r| r.track_idx)),
+            u32s(rows.iter().map(|r| r.input_plays)),
+            u32s(rows.iter().map(|r| r.target_plays)),
         ],
     )
 }
@@ -257,6 +296,23 @@ pub async fn write_parquet(
 
 /// Reads every part of a table directory (`<root>/<table>/part-*.parquet`), parts in name order.
 pub async fn read_table(table_dir: &StoreUrl) -> Result<Vec<RecordBatch>, TableError> {
+    read_table_parts(table_dir, |_| true).await
+}
+
+/// Part number of a `part-NNNNN.parquet` object name.
+fn part_number(location: &str) -> Option<usize> {
+    let name = location.rsplit('/').next()?;
+    name.strip_prefix("part-")?
+        .strip_suffix(".parquet")?
+        .parse()
+        .ok()
+}
+
+/// Reads the parts of a table whose part number `wanted` accepts, in part order.
+pub async fn read_table_parts(
+    table_dir: &StoreUrl,
+    wanted: impl Fn(usize) -> bool,
+) -> Result<Vec<RecordBatch>, TableError> {
     let rerr = |message: String| TableError::Read {
         url: table_dir.url.clone(),
         message,
@@ -267,7 +323,10 @@ pub async fn read_table(table_dir: &StoreUrl) -> Result<Vec<RecordBatch>, TableE
         .try_collect()
         .await
         .map_err(|e| rerr(e.to_string()))?;
-    metas.retain(|m| m.location.as_ref().ends_with(".parquet"));
+    metas.retain(|m| {
+        m.location.as_ref().ends_with(".parquet")
+            && part_number(m.location.as_ref()).is_none_or(&wanted)
+    });
     metas.sort_by(|a, b| a.location.cmp(&b.location));
     let mut out = Vec::new();
     for m in metas {

@@ -1,0 +1,547 @@
+//! Prometheus metrics for running jobs, served over HTTP at `/metrics`.
+//!
+//! While a job runs, operators want to see where it is (phase), how fast it goes (events per
+//! second, shards done), what it threw away (rows rejected) and, at the end, what the evaluation
+//! found. The coordinator's job loop records those through the free functions of this module; a
+//! [`Telemetry`] serves them in the Prometheus text format.
+//!
+//! # What is exported
+//!
+//! Every metric is a gauge, prefixed `archetype_`, and carries a `job` label so that several jobs
+//! served by one coordinator stay apart:
+//!
+//! | metric | labels | set by | meaning |
+//! |---|---|---|---|
+//! | `archetype_job_info` | `job` | [`set_job`] | always 1; announces the job |
+//! | `archetype_job_phase` | `job`, `phase` | [`set_phase`] | 1 for the current phase, 0 for the phases already left |
+//! | `archetype_phase_seconds` | `job`, `phase` | [`set_job_seconds`] | seconds spent in a phase |
+//! | `archetype_events_read_total` | `job` | [`set_progress`] | listening events read so far |
+//! | `archetype_bytes_read_total` | `job` | [`set_progress`] | input bytes read so far |
+//! | `archetype_rows_rejected_total` | `job` | [`set_progress`] | input rows rejected so far |
+//! | `archetype_shards_done` | `job` | [`set_progress`] | shards finished |
+//! | `archetype_shards_total` | `job` | [`set_progress`] | shards planned |
+//! | `archetype_events_per_second` | `job` | [`set_progress`] | current read rate |
+//! | `archetype_workers_alive` | `job` | [`set_progress`] | cluster members holding a lease |
+//! | `archetype_eval_metric` | `job`, `model`, `metric` | [`set_metric_value`] | an evaluation result, e.g. `metric="NDCG@100"` |
+//!
+//! The `*_total` metrics are gauges, not counters, although they only grow: workers report
+//! running totals and the coordinator sums them, so what we hold is an absolute value, not an
+//! increment. Setting a gauge to it is exact; turning totals back into increments would be
+//! fragile (a member lost and its shards handed to another would make the total step back).
+//! Integer values are exported as `f64`, exact up to 2^53.
+//!
+//! # How it is served
+//!
+//! The `metrics` crate allows a single global recorder per process, while a process may serve
+//! several jobs (and tests start many listeners). So [`Telemetry::start`] installs the Prometheus
+//! recorder once, keeps its [`PrometheusHandle`], and serves `/metrics` itself with a minimal
+//! HTTP/1.1 responder on a tokio [`TcpListener`] rather than with the exporter's own listener:
+//! that way port 0 works, the bound address can be returned, and any number of listeners can
+//! serve the same registry.
+//!
+//! The recording functions go to the global recorder and are no-ops until a [`Telemetry`] has
+//! been started (values recorded before that are lost), so start it before the job does.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use metrics::{describe_gauge, gauge};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+const JOB_INFO: &str = "archetype_job_info";
+const JOB_PHASE: &str = "archetype_job_phase";
+const PHASE_SECONDS: &str = "archetype_phase_seconds";
+const EVENTS_READ: &str = "archetype_events_read_total";
+const BYTES_READ: &str = "archetype_bytes_read_total";
+const ROWS_REJECTED: &str = "archetype_rows_rejected_total";
+const SHARDS_DONE: &str = "archetype_shards_done";
+const SHARDS_TOTAL: &str = "archetype_shards_total";
+const EVENTS_PER_SECOND: &str = "archetype_events_per_second";
+const WORKERS_ALIVE: &str = "archetype_workers_alive";
+const EVAL_METRIC: &str = "archetype_eval_metric";
+
+/// The longest request head we read before answering; a scrape's is a few hundred bytes.
+const MAX_REQUEST_HEAD: usize = 8 * 1024;
+/// A client that sends no complete request head within this time is dropped, so a stalled
+/// connection cannot pin a task forever.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Failure to start serving metrics.
+#[derive(thiserror::Error, Debug)]
+pub enum TelemetryError {
+    /// The listen address could not be resolved or bound (bad syntax, port in use, ...).
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Prometheus recorder could not be installed, typically because another global
+    /// `metrics` recorder was installed first in this process.
+    #[error("cannot install the Prometheus metrics recorder: {0}")]
+    Install(String),
+}
+
+/// A running `/metrics` listener. Dropping it (or [`Telemetry::stop`]) stops the listener; the
+/// recorded values stay in the process-wide registry and later listeners serve them.
+#[derive(Debug)]
+pub struct Telemetry {
+    local_addr: SocketAddr,
+    accept_task: JoinHandle<()>,
+}
+
+impl Telemetry {
+    /// Installs the global recorder (the first time only) and starts serving `/metrics` on
+    /// `addr`, e.g. `"127.0.0.1:9464"`; port 0 picks a free port, see [`Telemetry::local_addr`].
+    ///
+    /// May be called any number of times per process: every instance serves the same registry.
+    pub async fn start(addr: &str) -> Result<Telemetry, TelemetryError> {
+        let handle = install()?;
+        let bind_error = |source| TelemetryError::Bind {
+            addr: addr.to_owned(),
+            source,
+        };
+        let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let accept_task = tokio::spawn(accept_loop(listener, handle));
+        tracing::info!(%local_addr, "serving Prometheus metrics at /metrics");
+        Ok(Telemetry {
+            local_addr,
+            accept_task,
+        })
+    }
+
+    /// Where it listens: the real port when port 0 was asked for.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops the listener (dropping the `Telemetry` does the same). Scrapes already being
+    /// answered finish.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        self.accept_task.abort();
+    }
+}
+
+/// The install outcome, kept for the life of the process: the global recorder can be set only
+/// once, and a failure (another recorder got there first) is just as permanent.
+static RECORDER: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+
+fn install() -> Result<PrometheusHandle, TelemetryError> {
+    RECORDER
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| e.to_string())?;
+            describe_all();
+            Ok(handle)
+        })
+        .clone()
+        .map_err(TelemetryError::Install)
+}
+
+/// The `# HELP` lines; registered once, right after the recorder is installed.
+fn describe_all() {
+    describe_gauge!(
+        JOB_INFO,
+        "Always 1; the job label names a job this coordinator runs."
+    );
+    describe_gauge!(
+        JOB_PHASE,
+        "1 for the job's current phase, 0 for the phases it has left."
+    );
+    describe_gauge!(PHASE_SECONDS, "Seconds the job spent in a phase.");
+    describe_gauge!(
+        EVENTS_READ,
+        "Listening events read so far (running total reported by the workers)."
+    );
+    describe_gauge!(
+        BYTES_READ,
+        "Input bytes read so far (running total reported by the workers)."
+    );
+    describe_gauge!(
+        ROWS_REJECTED,
+        "Input rows rejected so far (running total reported by the workers)."
+    );
+    describe_gauge!(SHARDS_DONE, "Input shards finished.");
+    describe_gauge!(SHARDS_TOTAL, "Input shards planned for the job.");
+    describe_gauge!(
+        EVENTS_PER_SECOND,
+        "Current rate of events read, per second."
+    );
+    describe_gauge!(WORKERS_ALIVE, "Cluster members currently holding a lease.");
+    describe_gauge!(
+        EVAL_METRIC,
+        "Evaluation result of a model, by metric (e.g. NDCG@100)."
+    );
+}
+
+async fn accept_loop(listener: TcpListener, handle: PrometheusHandle) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let handle = handle.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve_connection(stream, &handle).await {
+                        tracing::debug!(%peer, error = %e, "metrics request failed");
+                    }
+                });
+            }
+            Err(e) => {
+                // Typically out of file descriptors: back off instead of spinning.
+                tracing::warn!(error = %e, "metrics listener cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Answers one request and closes the connection (`Connection: close`; scrapers reconnect).
+async fn serve_connection(mut stream: TcpStream, handle: &PrometheusHandle) -> std::io::Result<()> {
+    let head = match tokio::time::timeout(REQUEST_TIMEOUT, read_request_head(&mut stream)).await {
+        Ok(head) => head?,
+        Err(_) => return Ok(()),
+    };
+    let request_line = head.lines().next().unwrap_or_default();
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or_default();
+    let target = parts.next().unwrap_or_default();
+    let path = target.split('?').next().unwrap_or_default();
+
+    let (status, content_type, body) = match (method, path) {
+        ("GET" | "HEAD", "/metrics") => {
+            // Only histograms need upkeep and we export none, but it is cheap and keeps the
+            // registry tidy should one be added.
+            handle.run_upkeep();
+            ("200 OK", "text/plain; version=0.0.4", handle.render())
+        }
+        ("GET" | "HEAD", _) => (
+            "404 Not Found",
+            "text/plain",
+            "not found; try /metrics\n".into(),
+        ),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "only GET and HEAD\n".into(),
+        ),
+    };
+    let mut response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n",
+        body.len()
+    );
+    if status.starts_with("405") {
+        response.push_str("Allow: GET, HEAD\r\n");
+    }
+    response.push_str("\r\n");
+    if method != "HEAD" {
+        response.push_str(&body);
+    }
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Reads up to the blank line that ends the request head (or [`MAX_REQUEST_HEAD`] bytes, or
+/// end of stream); the body of a GET is empty and ignored.
+async fn read_request_head(stream: &mut TcpStream) -> std::io::Result<String> {
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    while buf.len() < MAX_REQUEST_HEAD && !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Progress of a job as the coordinator sees it: sums over the members' latest reports.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProgressSample {
+    pub events_read: u64,
+    pub bytes_read: u64,
+    pub rows_rejected: u64,
+    pub shards_done: u64,
+    pub shards_total: u64,
+    pub events_per_second: f64,
+    pub workers_alive: u64,
+}
+
+/// Announces a job: `archetype_job_info{job="..."} 1`.
+pub fn set_job(job: &str) {
+    gauge!(JOB_INFO, "job" => job.to_owned()).set(1.0);
+}
+
+/// The phases each job has been in, in order, so that entering a phase can set the ones left
+/// to 0 (a gauge per phase label, rather than one that would lose the history).
+static PHASES: Mutex<Option<HashMap<String, Vec<String>>>> = Mutex::new(None);
+
+/// Moves `job` to `phase`: `archetype_job_phase{job, phase}` becomes 1 and every phase set
+/// before for that job becomes 0. Setting the current phase again changes nothing.
+pub fn set_phase(job: &str, phase: &str) {
+    // The lock is held while the gauges are set, so that two concurrent calls cannot leave
+    // two phases at 1.
+    let mut guard = PHASES.lock().unwrap_or_else(PoisonError::into_inner);
+    let seen = guard
+        .get_or_insert_with(HashMap::new)
+        .entry(job.to_owned())
+        .or_default();
+    for old in seen.iter().filter(|old| *old != phase) {
+        gauge!(JOB_PHASE, "job" => job.to_owned(), "phase" => old.clone()).set(0.0);
+    }
+    gauge!(JOB_PHASE, "job" => job.to_owned(), "phase" => phase.to_owned()).set(1.0);
+    if !seen.iter().any(|old| old == phase) {
+        seen.push(phase.to_owned());
+    }
+}
+
+/// Records a job's progress. The totals are running totals (see the module docs for why they
+/// are gauges).
+pub fn set_progress(job: &str, p: &ProgressSample) {
+    let set = |name: &'static str, value: f64| gauge!(name, "job" => job.to_owned()).set(value);
+    set(EVENTS_READ, p.events_read as f64);
+    set(BYTES_READ, p.bytes_read as f64);
+    set(ROWS_REJECTED, p.rows_rejected as f64);
+    set(SHARDS_DONE, p.shards_done as f64);
+    set(SHARDS_TOTAL, p.shards_total as f64);
+    set(EVENTS_PER_SECOND, p.events_per_second);
+    set(WORKERS_ALIVE, p.workers_alive as f64);
+}
+
+/// Records an evaluation result: `archetype_eval_metric{job, model, metric}`, e.g.
+/// `metric="NDCG@100"`.
+pub fn set_metric_value(job: &str, model: &str, metric: &str, value: f64) {
+    gauge!(
+        EVAL_METRIC,
+        "job" => job.to_owned(),
+        "model" => model.to_owned(),
+        "metric" => metric.to_owned()
+    )
+    .set(value);
+}
+
+/// Records how long a job spent in a phase: `archetype_phase_seconds{job, phase}`.
+pub fn set_job_seconds(job: &str, phase: &str, seconds: f64) {
+    gauge!(PHASE_SECONDS, "job" => job.to_owned(), "phase" => phase.to_owned()).set(seconds);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A raw `GET path` over TCP; returns (status line, headers, body).
+    async fn get(addr: SocketAddr, path: &str) -> (String, String, String) {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .expect("a complete response");
+        let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+        (status.to_owned(), headers.to_owned(), body.to_owned())
+    }
+
+    async fn scrape(t: &Telemetry) -> String {
+        let (status, headers, body) = get(t.local_addr(), "/metrics").await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert!(
+            headers.contains("Content-Type: text/plain; version=0.0.4"),
+            "{headers}"
+        );
+        assert!(
+            headers.contains(&format!("Content-Length: {}", body.len())),
+            "{headers}"
+        );
+        body
+    }
+
+    fn has_line(body: &str, line: &str) -> bool {
+        body.lines().any(|l| l == line)
+    }
+
+    #[tokio::test]
+    async fn serves_phase_progress_and_metric_values() {
+        let t = Telemetry::start("127.0.0.1:0").await.unwrap();
+        assert_ne!(t.local_addr().port(), 0);
+
+        set_job("t1");
+        set_phase("t1", "read");
+        set_progress(
+            "t1",
+            &ProgressSample {
+                events_read: 1234,
+                bytes_read: 56_789,
+                rows_rejected: 3,
+                shards_done: 2,
+                shards_total: 8,
+                events_per_second: 1500.5,
+                workers_alive: 4,
+            },
+        );
+        set_metric_value("t1", "lfm", "NDCG@100", 0.25);
+        set_job_seconds("t1", "read", 12.5);
+
+        let body = scrape(&t).await;
+        for line in [
+            r#"archetype_job_info{job="t1"} 1"#,
+            r#"archetype_job_phase{job="t1",phase="read"} 1"#,
+            r#"archetype_events_read_total{job="t1"} 1234"#,
+            r#"archetype_bytes_read_total{job="t1"} 56789"#,
+            r#"archetype_rows_rejected_total{job="t1"} 3"#,
+            r#"archetype_shards_done{job="t1"} 2"#,
+            r#"archetype_shards_total{job="t1"} 8"#,
+            r#"archetype_events_per_second{job="t1"} 1500.5"#,
+            r#"archetype_workers_alive{job="t1"} 4"#,
+            r#"archetype_eval_metric{job="t1",model="lfm",metric="NDCG@100"} 0.25"#,
+            r#"archetype_phase_seconds{job="t1",phase="read"} 12.5"#,
+            "# TYPE archetype_events_read_total gauge",
+        ] {
+            assert!(has_line(&body, line), "missing {line:?} in:\n{body}");
+        }
+        assert!(
+            body.contains("# HELP archetype_events_read_total "),
+            "{body}"
+        );
+        assert!(body.contains("# HELP archetype_eval_metric "), "{body}");
+
+        // Progress is a running total: a later sample replaces the earlier one.
+        set_progress(
+            "t1",
+            &ProgressSample {
+                events_read: 2000,
+                ..Default::default()
+            },
+        );
+        let body = scrape(&t).await;
+        assert!(
+            has_line(&body, r#"archetype_events_read_total{job="t1"} 2000"#),
+            "{body}"
+        );
+        t.stop();
+    }
+
+    #[tokio::test]
+    async fn switching_phase_zeroes_the_previous_ones() {
+        let t = Telemetry::start("127.0.0.1:0").await.unwrap();
+        set_phase("t2", "plan");
+        set_phase("t2", "read");
+        set_phase("t2", "train");
+        set_phase("t2", "train");
+        let body = scrape(&t).await;
+        assert!(
+            has_line(&body, r#"archetype_job_phase{job="t2",phase="plan"} 0"#),
+            "{body}"
+        );
+        assert!(
+            has_line(&body, r#"archetype_job_phase{job="t2",phase="read"} 0"#),
+            "{body}"
+        );
+        assert!(
+            has_line(&body, r#"archetype_job_phase{job="t2",phase="train"} 1"#),
+            "{body}"
+        );
+
+        // Going back to a phase already seen works too.
+        set_phase("t2", "read");
+        let body = scrape(&t).await;
+        assert!(
+            has_line(&body, r#"archetype_job_phase{job="t2",phase="read"} 1"#),
+            "{body}"
+        );
+        assert!(
+            has_line(&body, r#"archetype_job_phase{job="t2",phase="train"} 0"#),
+            "{body}"
+        );
+
+        // Another job's phases are left alone.
+        set_phase("t2b", "plan");
+        let body = scrape(&t).await;
+        assert!(
+            has_line(&body, r#"archetype_job_phase{job="t2b",phase="plan"} 1"#),
+            "{body}"
+        );
+        assert!(
+            has_line(&body, r#"archetype_job_phase{job="t2",phase="read"} 1"#),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn two_instances_serve_at_once() {
+        let a = Telemetry::start("127.0.0.1:0").await.unwrap();
+        let b = Telemetry::start("127.0.0.1:0").await.unwrap();
+        assert_ne!(a.local_addr(), b.local_addr());
+        set_metric_value("t3", "popularity", "Recall@50", 0.125);
+        let line = r#"archetype_eval_metric{job="t3",model="popularity",metric="Recall@50"} 0.125"#;
+        assert!(has_line(&scrape(&a).await, line));
+        assert!(has_line(&scrape(&b).await, line));
+
+        // Stopping one leaves the other serving.
+        let a_addr = a.local_addr();
+        a.stop();
+        assert!(has_line(&scrape(&b).await, line));
+        let mut refused = false;
+        for _ in 0..50 {
+            if TcpStream::connect(a_addr).await.is_err() {
+                refused = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(refused, "{a_addr} still accepts connections after stop");
+    }
+
+    #[tokio::test]
+    async fn other_paths_and_methods_are_refused() {
+        let t = Telemetry::start("127.0.0.1:0").await.unwrap();
+        let (status, _, _) = get(t.local_addr(), "/").await;
+        assert_eq!(status, "HTTP/1.1 404 Not Found");
+        let (status, _, _) = get(t.local_addr(), "/metrics?x=1").await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+
+        let mut stream = TcpStream::connect(t.local_addr()).await.unwrap();
+        stream
+            .write_all(b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+            "{response}"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_address_is_a_bind_error_naming_it() {
+        match Telemetry::start("not an address").await {
+            Err(TelemetryError::Bind { addr, .. }) => assert_eq!(addr, "not an address"),
+            other => panic!("expected a bind error, got {other:?}"),
+        }
+
+        // A port already taken is a bind error too, and the message names the address.
+        let t = Telemetry::start("127.0.0.1:0").await.unwrap();
+        let taken = t.local_addr().to_string();
+        let err = Telemetry::start(&taken).await.unwrap_err();
+        assert!(
+            matches!(&err, TelemetryError::Bind { addr, .. } if *addr == taken),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&taken), "{err}");
+    }
+}
