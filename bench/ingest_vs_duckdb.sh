@@ -42,7 +42,11 @@ require_country = false
 keep_all_tracks = true
 min_country_les = 0
 min_country_users = 0
+[eval]
+# The evaluation phase is not part of what DuckDB computes.
+enabled = false
 [cluster]
+metrics_listen = ""
 listen = "127.0.0.1:0"
 spawn_local_workers = true
 worker_binary = "$PWD/$BIN/archetype-worker"

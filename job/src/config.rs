@@ -397,6 +397,32 @@ mod tests {
     }
 
     #[test]
+    fn eval_settings_parse_and_are_checked() {
+        let c = JobConfig::from_toml(MINIMAL).unwrap();
+        assert_eq!(c.eval.protocol, SplitProtocol::Events);
+        assert_eq!((c.eval.validation_users, c.eval.test_users), (5_000, 5_000));
+        assert_eq!(c.eval.ks, vec![10, 100]);
+        assert!(c.eval.exclude_input);
+        let o = vec![
+            "eval.protocol=tracks".to_string(),
+            "eval.ks=[5, 20]".to_string(),
+        ];
+        let c = JobConfig::from_toml_with(MINIMAL, "t", &o).unwrap();
+        assert_eq!(c.eval.protocol, SplitProtocol::Tracks);
+        assert_eq!(c.eval.ks, vec![5, 20]);
+        for (bad, says) in [
+            ("eval.target_fraction=1.0", "target_fraction"),
+            ("eval.ks=[10, 10]", "twice"),
+            ("eval.ks=[0]", "at least 1"),
+            ("eval.heldout_fraction=0.7", "heldout_fraction"),
+            ("eval.protocol=\"users\"", "protocol"),
+        ] {
+            let e = JobConfig::from_toml_with(MINIMAL, "t", &[bad.to_string()]).unwrap_err();
+            assert!(e.to_string().contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn round_trips_through_toml() {
         let c = JobConfig::from_toml(MINIMAL).unwrap();
         assert_eq!(JobConfig::from_toml(&c.to_toml()).unwrap(), c);
