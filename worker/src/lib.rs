@@ -6,13 +6,17 @@
 //!    long-polls for a task. An aggregate task names this member's timely process index, the
 //!    addresses of all members, the job config and the shards this member reads.
 //! 2. [`ingest`] streams each shard from its object store (never a whole file in memory),
-//!    parses rows, counts and samples bad ones, and folds events into (user, track) partial
-//!    aggregates in a bounded map before anything is exchanged.
+//!    parses rows, counts and samples bad ones; [`pairs`] folds each user's run of events into
+//!    (user, track) partial aggregates before anything is exchanged, and keeps them per user at
+//!    the user's owner.
 //! 3. [`dataflow`] runs the timely dataflow over all members and threads: pairs and users meet
 //!    at the worker owning the user; track totals at the worker owning the track; the paper's
-//!    filters; dense indices ordered by original id; and the output tables.
+//!    filters; dense indices ordered by original id; [`split`] picks the validation and test
+//!    users and splits their interactions into input and target; and the output tables.
 //! 4. [`tables`] writes those tables as Parquet parts through `object_store`.
 //! 5. [`outcome`] merges what every thread counted into the result sent back to the coordinator.
+//! 6. [`evaluate`] (a later task) scores this member's held-out users with every available
+//!    model and returns one metric row per user.
 //!
 //! [`reference`] is a plain single-threaded implementation of the same aggregation, the oracle
 //! of the tests.
