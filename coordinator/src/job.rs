@@ -317,7 +317,7 @@ async fn evaluate_phase(
         data_fingerprint: fp.clone(),
         lines: vec![
             ("split".into(), split.into()),
-            ("held-out users scored".into(), held_out.to_string()),
+            ("held-out users in the split".into(), held_out.to_string()),
             ("catalogue (tracks)".into(), catalogue.to_string()),
             (
                 "popularity".into(),

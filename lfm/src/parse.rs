@@ -2,9 +2,10 @@
 //!
 //! Every parser takes one line without its `\n` (a trailing `\r` is tolerated) and returns the
 //! typed row or a [`RowError`] naming the kind of defect and the field. The events parser is the
-//! hot path (about a billion rows in LFM-1b): it walks the bytes once with hand-written digit
-//! accumulation and only falls back to a slower, more careful pass to *explain* a row it has
-//! already rejected, so valid rows never pay for error reporting.
+//! hot path (about a billion rows in LFM-1b): it reads each field eight bytes at a time (SWAR),
+//! hands rows it declines to a digit-by-digit parser, and only then falls back to a slower,
+//! more careful pass to *explain* a row both rejected, so valid rows never pay for error
+//! reporting.
 
 use crate::error::{sample_text, BadRowKind, RowError};
 use crate::record::{ArtistRow, Country, Gender, ListeningEvent, TrackRow, UserRow};

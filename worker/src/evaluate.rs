@@ -23,7 +23,7 @@ pub const MP_CLUSTER: &str = "MP cluster";
 
 /// One user's metrics under one model.
 #[derive(Clone, Debug, PartialEq)]
-pub struct UserRow {
+pub struct UserMetricsRow {
     pub user_idx: u32,
     pub user_id: u32,
     pub country: Option<String>,
@@ -35,7 +35,7 @@ pub struct ModelResult {
     pub model: String,
     /// Why the model could not be evaluated; `rows` is empty then.
     pub unavailable: Option<String>,
-    pub rows: Vec<UserRow>,
+    pub rows: Vec<UserMetricsRow>,
     /// Held-out users with an empty target, left out of every mean.
     pub skipped: u64,
     /// Users scored with another ranking than the model's own (MP country for a user whose
@@ -181,8 +181,8 @@ pub async fn evaluate(
     }
     let mp_cluster = ModelResult {
         unavailable: Some(
-            "no country clusters: the archetypes phase has not run (it comes with the \
-             archetypes issue); not approximated"
+            "needs the country clusters of the archetypes phase, which has not run; \
+             not approximated"
                 .to_string(),
         ),
         ..ModelResult::new(MP_CLUSTER, ks, catalogue)
@@ -218,7 +218,7 @@ impl ModelResult {
         match user_metrics(ranking, &h.target, ks) {
             Some(metrics) => {
                 self.coverage.add(ranking);
-                self.rows.push(UserRow {
+                self.rows.push(UserMetricsRow {
                     user_idx,
                     user_id: h.user_id,
                     country: h.country.clone(),
