@@ -23,7 +23,8 @@
 //! Differential dataflow's arrangements keep multi-version indexed state for incremental
 //! updates; a one-shot batch aggregation needs none of that, so the stages are timely operators
 //! over per-user lists and hash maps, which is several times faster and keeps memory
-//! proportional to distinct pairs. Dense indices follow sorted original ids, so they do not depend on the worker count.
+//! proportional to distinct pairs. Dense indices follow sorted original ids, so they do not
+//! depend on the worker count.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
