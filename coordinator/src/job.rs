@@ -181,6 +181,41 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
         set_status(state, &job_id, "failed", &e.to_string());
         return Err(JobError::Output(e.to_string()));
     }
+    if summary.error.is_none() && config.archetypes.enabled {
+        set_status(state, &job_id, "archetypes", "");
+        let t = Instant::now();
+        match archetype_phase(state, &job_id, &config, &layout, &members).await {
+            Ok(a) => {
+                info!(
+                    job = job_id,
+                    clusters = a.clusters,
+                    countries = a.countries,
+                    perplexity = a.perplexity,
+                    min_cluster_size = a.min_cluster_size,
+                    "archetypes found"
+                );
+                summary.archetypes = Some(a);
+            }
+            Err(e) => {
+                error!(job = job_id, error = %e, "archetype phase failed");
+                summary.error = Some(format!("archetype phase failed: {e}"));
+            }
+        }
+        summary
+            .phase_seconds
+            .insert("archetypes".into(), t.elapsed().as_secs_f64());
+        if summary.error.is_none() {
+            set_status(state, &job_id, "context", "");
+            let t = Instant::now();
+            if let Err(e) = context_phase(state, &job_id, &config, &layout, &members).await {
+                error!(job = job_id, error = %e, "context phase failed");
+                summary.error = Some(format!("context features failed: {e}"));
+            }
+            summary
+                .phase_seconds
+                .insert("context".into(), t.elapsed().as_secs_f64());
+        }
+    }
     if summary.error.is_none() && config.eval.enabled {
         set_status(state, &job_id, "evaluating", "");
         let t_eval = Instant::now();
@@ -227,6 +262,93 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
         },
     );
     Ok(summary)
+}
+
+/// Runs the archetype task on the first member (the phase needs every country at once and is
+/// small: a few hundred countries) and returns its summary.
+async fn archetype_phase(
+    state: &CoordinatorState,
+    job_id: &str,
+    config: &JobConfig,
+    layout: &JobLayout,
+    members: &[crate::server::WorkerEntry],
+) -> Result<archetype_job::ArchetypeSummary, JobError> {
+    let first = members
+        .first()
+        .ok_or_else(|| JobError::Output("no member to run the archetype phase".into()))?;
+    let task_id = format!("{job_id}/archetypes/0");
+    state.queue_task(
+        &first.id,
+        v1::Task {
+            job_id: job_id.to_string(),
+            task_id: task_id.clone(),
+            kind: Some(v1::task::Kind::Archetypes(v1::ArchetypeTask {
+                config_toml: config.to_toml(),
+                output_url: layout.root.url.clone(),
+            })),
+        },
+    );
+    let results = watch(
+        state,
+        &[(task_id, first.id.clone())],
+        job_id,
+        Watch {
+            phase: "archetypes",
+            input_bytes: 0,
+            shards_total: 0,
+            progress_bars: false,
+            lease_ms: config.cluster.lease_ms,
+        },
+    )
+    .await?;
+    let r = results
+        .first()
+        .ok_or_else(|| JobError::Output("the archetype task returned nothing".into()))?;
+    serde_json::from_str(&r.archetypes_json)
+        .map_err(|e| JobError::Output(format!("the archetype task's summary: {e}")))
+}
+
+/// Every member computes the context features of its own users.
+async fn context_phase(
+    state: &CoordinatorState,
+    job_id: &str,
+    config: &JobConfig,
+    layout: &JobLayout,
+    members: &[crate::server::WorkerEntry],
+) -> Result<(), JobError> {
+    let config_toml = config.to_toml();
+    let mut tasks = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let task_id = format!("{job_id}/context/{i}");
+        state.queue_task(
+            &m.id,
+            v1::Task {
+                job_id: job_id.to_string(),
+                task_id: task_id.clone(),
+                kind: Some(v1::task::Kind::Context(v1::ContextTask {
+                    process_index: i as u32,
+                    threads: config.cluster.threads as u32,
+                    config_toml: config_toml.clone(),
+                    output_url: layout.root.url.clone(),
+                })),
+            },
+        );
+        tasks.push((task_id, m.id.clone()));
+    }
+    watch(
+        state,
+        &tasks,
+        job_id,
+        Watch {
+            phase: "context",
+            input_bytes: 0,
+            shards_total: 0,
+            progress_bars: false,
+            lease_ms: config.cluster.lease_ms,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Hands every member its held-out users, waits for the per-user rows, reduces them and

@@ -12,9 +12,12 @@
 //!    message when a member is lost.
 //! 4. [`summary`] merges what the members reported, turns rejected-row samples into file and
 //!    line numbers, applies the error budget and writes `summary.json` beside the tables.
-//! 5. [`evaluation`] hands each member its held-out users to score, reduces the per-user metric
+//! 5. [`job`] then has the first member run the country-archetype phase (it needs every
+//!    country at once, and reads the aggregated tables where they are, so the coordinator stays
+//!    a control plane), and every member compute its own users' context features.
+//! 6. [`evaluation`] hands each member its held-out users to score, reduces the per-user metric
 //!    rows, runs the significance tests and writes `report/` (Markdown, JSON, Parquet).
-//! 6. [`local`] starts worker processes on loopback for the embedded default.
+//! 7. [`local`] starts worker processes on loopback for the embedded default.
 //!
 //! While a job runs, [`telemetry`] serves its phase, progress and evaluation results as
 //! Prometheus metrics at `/metrics`.

@@ -80,6 +80,9 @@ pub struct JobSummary {
     /// written when the aggregation completes; `report/report.json` holds it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<archetype_eval::report::Report>,
+    /// The archetype phase's result, once it has run (details in `archetypes/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archetypes: Option<archetype_job::ArchetypeSummary>,
 }
 
 impl JobSummary {
@@ -188,6 +191,7 @@ impl JobSummary {
             phase_seconds,
             outputs,
             report: None,
+            archetypes: None,
         }
     }
 
@@ -269,10 +273,32 @@ impl JobSummary {
             fmt_n(self.kept.interactions),
             fmt_n(self.kept.events)
         );
-        let phases: Vec<String> = ["plan", "wait_for_workers", "aggregate", "total"]
-            .iter()
-            .filter_map(|p| self.phase_seconds.get(*p).map(|v| format!("{p} {v:.2}s")))
-            .collect();
+        if let Some(a) = &self.archetypes {
+            let _ = writeln!(
+                s,
+                "  archetypes  {} clusters of {} countries ({} in none): perplexity {}, min cluster size {}, score {:.3}; PCA {} dims keep {:.1}%",
+                a.clusters,
+                a.countries,
+                a.left_out,
+                a.perplexity,
+                a.min_cluster_size,
+                a.score,
+                a.pca_components,
+                100.0 * a.variance_kept
+            );
+        }
+        let phases: Vec<String> = [
+            "plan",
+            "wait_for_workers",
+            "aggregate",
+            "archetypes",
+            "context",
+            "evaluate",
+            "total",
+        ]
+        .iter()
+        .filter_map(|p| self.phase_seconds.get(*p).map(|v| format!("{p} {v:.2}s")))
+        .collect();
         let _ = writeln!(s, "  time        {}", phases.join(", "));
         let _ = writeln!(
             s,

@@ -38,6 +38,8 @@ pub struct JobConfig {
     pub cluster: ClusterConfig,
     #[serde(default)]
     pub eval: EvalConfig,
+    #[serde(default)]
+    pub archetypes: ArchetypeConfig,
 }
 
 fn default_name() -> String {
@@ -59,6 +61,11 @@ pub struct InputConfig {
     /// Optional artist names (`LFM-1b_artists.txt`).
     #[serde(default)]
     pub artists: Option<String>,
+    /// Optional genre tags of tracks: tab-separated `track_id`, then one or more tags per line
+    /// (a track may span several lines); lines starting with `#` and a `track_id` header are
+    /// skipped.
+    #[serde(default)]
+    pub tags: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -200,6 +207,74 @@ impl Default for EvalConfig {
     }
 }
 
+/// How PCA is computed. Both give the same components up to rounding when the randomised range
+/// holds the whole row space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PcaSolver {
+    /// `exact` for up to 2,000 countries (always, in practice), else `randomized`.
+    #[default]
+    Auto,
+    /// Eigendecomposition of the centred country x country Gram matrix.
+    Exact,
+    /// Halko et al.'s randomised range finder with power iterations.
+    Randomized,
+}
+
+/// The country-archetype phase (the paper's Sec. 3.2): country vectors -> PCA -> t-SNE ->
+/// OPTICS, a grid search over perplexity and OPTICS' minimum cluster size, archetype tables and
+/// figures, then context features for every user.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchetypeConfig {
+    pub enabled: bool,
+    /// PCA dimensions kept (the paper: 100).
+    pub components: usize,
+    pub pca_solver: PcaSolver,
+    /// Used when `grid` is off.
+    pub perplexity: f64,
+    /// OPTICS `min_samples`; the minimum cluster size follows it, as in scikit-learn.
+    pub min_samples: usize,
+    pub xi: f64,
+    /// Search `perplexities` x `min_cluster_sizes` and keep the best pair.
+    pub grid: bool,
+    pub perplexities: Vec<f64>,
+    pub min_cluster_sizes: Vec<usize>,
+    /// k of the neighbourhood preservation score.
+    pub neighbours: usize,
+    /// t-SNE iterations (scikit-learn's `max_iter`).
+    pub tsne_iterations: usize,
+    /// Tracks whose IDF = log10(N / n_t) is below this are "dominating" and left out of the
+    /// archetype tables (the paper: 4.2, which removed 10 tracks of LFM-1b). 0 keeps all.
+    pub idf_threshold: f64,
+    /// Tracks listed per archetype.
+    pub top_tracks: usize,
+    pub seed: u64,
+}
+
+impl Default for ArchetypeConfig {
+    fn default() -> Self {
+        ArchetypeConfig {
+            enabled: true,
+            components: 100,
+            pca_solver: PcaSolver::Auto,
+            perplexity: 5.0,
+            min_samples: 3,
+            xi: 0.05,
+            grid: true,
+            perplexities: vec![
+                1.0, 2.0, 3.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 50.0,
+            ],
+            min_cluster_sizes: vec![2, 3, 4, 5],
+            neighbours: 5,
+            tsne_iterations: 1_000,
+            idf_threshold: 4.2,
+            top_tracks: 20,
+            seed: 42,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
@@ -317,6 +392,35 @@ impl JobConfig {
         if ks.len() != self.eval.ks.len() {
             return bad("eval.ks lists a cut-off twice");
         }
+        let a = &self.archetypes;
+        if a.components == 0 {
+            return bad("archetypes.components must be at least 1");
+        }
+        let perplexities = if a.grid {
+            &a.perplexities[..]
+        } else {
+            std::slice::from_ref(&a.perplexity)
+        };
+        if perplexities.is_empty() || perplexities.iter().any(|p| !(p.is_finite() && *p > 0.0)) {
+            return bad("archetypes.perplexities (or perplexity) must be positive numbers");
+        }
+        let sizes = if a.grid {
+            &a.min_cluster_sizes[..]
+        } else {
+            std::slice::from_ref(&a.min_samples)
+        };
+        if sizes.is_empty() || sizes.iter().any(|&m| m < 2) {
+            return bad("archetypes.min_cluster_sizes (or min_samples) must be at least 2");
+        }
+        if !(a.xi > 0.0 && a.xi < 1.0) {
+            return bad("archetypes.xi must lie strictly between 0 and 1");
+        }
+        if a.neighbours == 0 || a.tsne_iterations < 251 || a.top_tracks == 0 {
+            return bad("archetypes.neighbours and top_tracks must be at least 1, tsne_iterations above 250");
+        }
+        if !(a.idf_threshold.is_finite() && a.idf_threshold >= 0.0) {
+            return bad("archetypes.idf_threshold must be a number >= 0");
+        }
         Ok(())
     }
 }
@@ -416,6 +520,33 @@ mod tests {
             ("eval.ks=[0]", "at least 1"),
             ("eval.heldout_fraction=0.7", "heldout_fraction"),
             ("eval.protocol=\"users\"", "protocol"),
+        ] {
+            let e = JobConfig::from_toml_with(MINIMAL, "t", &[bad.to_string()]).unwrap_err();
+            assert!(e.to_string().contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn archetype_settings_follow_the_paper_and_are_checked() {
+        let c = JobConfig::from_toml(MINIMAL).unwrap();
+        let a = &c.archetypes;
+        assert_eq!((a.components, a.min_samples, a.xi), (100, 3, 0.05));
+        assert_eq!(a.perplexities.len(), 12);
+        assert_eq!(a.min_cluster_sizes, vec![2, 3, 4, 5]);
+        assert_eq!(a.idf_threshold, 4.2);
+        let c = JobConfig::from_toml_with(
+            MINIMAL,
+            "t",
+            &["archetypes.pca_solver=\"randomized\"".into()],
+        )
+        .unwrap();
+        assert_eq!(c.archetypes.pca_solver, PcaSolver::Randomized);
+        for (bad, says) in [
+            ("archetypes.xi=1.5", "xi"),
+            ("archetypes.min_cluster_sizes=[1, 3]", "min_cluster_sizes"),
+            ("archetypes.perplexities=[]", "perplexities"),
+            ("archetypes.components=0", "components"),
+            ("archetypes.tsne_iterations=100", "tsne_iterations"),
         ] {
             let e = JobConfig::from_toml_with(MINIMAL, "t", &[bad.to_string()]).unwrap_err();
             assert!(e.to_string().contains(says), "{bad}: {e}");

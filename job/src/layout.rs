@@ -12,11 +12,30 @@ pub const COUNTRIES: &str = "aggregate/countries";
 /// Held-out users' interactions split into input and target plays.
 pub const HELDOUT: &str = "aggregate/heldout";
 
+/// Context features of every user (country, cluster, distances to the centroids), one part per
+/// aggregation part, beside the interactions.
+pub const CONTEXT: &str = "aggregate/context";
+/// What the context columns mean: the country and cluster vocabularies, in column order.
+pub const CONTEXT_VOCABULARY: &str = "aggregate/context/vocabulary.json";
+
+/// The country-archetype phase: everything it found as JSON (the countries' clusters, map
+/// coordinates, OPTICS order, the grid, PCA variance), the paper's Table 1 and Table 2 as CSV,
+/// and the grid search as CSV.
+pub const ARCHETYPES_JSON: &str = "archetypes/archetypes.json";
+/// The countries' clusters alone ([`crate::CountryClusters`]), what the workers read.
+pub const CLUSTERS_JSON: &str = "archetypes/clusters.json";
+pub const CLUSTERS_CSV: &str = "archetypes/clusters.csv";
+pub const TOP_TRACKS_CSV: &str = "archetypes/top_tracks.csv";
+pub const GRID_CSV: &str = "archetypes/grid.csv";
+/// Figures (`<name>.png` and `<name>.svg`), written with the report.
+pub const FIGURES: &str = "report/figures";
+
 /// The evaluation report: the paper's Table 3 as Markdown, the same and more as JSON, and the
 /// per-user metric rows behind every mean.
 pub const REPORT_MD: &str = "report/report.md";
 pub const REPORT_JSON: &str = "report/report.json";
 pub const PER_USER_METRICS: &str = "report/per_user_metrics.parquet";
+pub const REPORT_ARCHETYPES_MD: &str = "report/archetypes.md";
 
 /// The job's summary (counters, filters, timings, rejected-row samples), written last: its
 /// presence marks the aggregation as complete.

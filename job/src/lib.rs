@@ -6,12 +6,14 @@
 //! resolved to object stores by [`store`]; where each output lives below the job's root is fixed
 //! in [`layout`], so writers and readers never spell a path twice.
 
+pub mod clusters;
 pub mod config;
 pub mod layout;
 pub mod plan;
 pub mod store;
 pub mod wire;
 
-pub use config::{ConfigError, JobConfig};
+pub use clusters::{ArchetypeSummary, CountryClusters};
+pub use config::{ArchetypeConfig, ConfigError, JobConfig, PcaSolver};
 pub use layout::JobLayout;
 pub use store::{open_url, StoreError, StoreUrl};

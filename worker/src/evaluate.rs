@@ -107,6 +107,24 @@ pub async fn evaluate(
         }
     }
     let by_country = GroupedPopularity::from_triples(&triples).map_err(|x| x.to_string())?;
+    // MP cluster: the same plays summed over the countries of each archetype cluster.
+    let clusters = crate::context::read_clusters(root).await?;
+    let cluster_of: BTreeMap<u32, u32> = clusters
+        .iter()
+        .flat_map(|c| c.countries.iter().zip(&c.labels))
+        .filter(|(_, &l)| l >= 0)
+        .filter_map(|(code, &l)| country_code(code).map(|cc| (cc, l as u32)))
+        .collect();
+    let by_cluster = match &clusters {
+        Some(_) => {
+            let t: Vec<(u32, u32, u64)> = triples
+                .iter()
+                .filter_map(|&(c, t, p)| cluster_of.get(&c).map(|&k| (k, t, p)))
+                .collect();
+            Some(GroupedPopularity::from_triples(&t).map_err(|x| x.to_string())?)
+        }
+        None => None,
+    };
     drop(triples);
 
     // This member's held-out users.
@@ -156,6 +174,7 @@ pub async fn evaluate(
 
     let mut mp_global = ModelResult::new(MP_GLOBAL, ks, catalogue);
     let mut mp_country = ModelResult::new(MP_COUNTRY, ks, catalogue);
+    let mut mp_cluster = ModelResult::new(MP_CLUSTER, ks, catalogue);
     let no_exclusion: Vec<u32> = Vec::new();
     for (&user_idx, h) in users.iter_mut() {
         h.input.sort_unstable();
@@ -178,15 +197,28 @@ pub async fn evaluate(
         };
         mp_global.score(user_idx, h, &g, ks, false);
         mp_country.score(user_idx, h, &c, ks, fell_back);
+        if let Some(by_cluster) = &by_cluster {
+            // A country OPTICS left out of every cluster has no cluster list: MP global,
+            // counted as a fallback.
+            let ranker = h
+                .country
+                .as_deref()
+                .and_then(country_code)
+                .and_then(|c| cluster_of.get(&c))
+                .and_then(|&k| by_cluster.get(k));
+            match ranker {
+                Some(r) => mp_cluster.score(user_idx, h, &r.recommend(max_k, exclude), ks, false),
+                None => mp_cluster.score(user_idx, h, &g, ks, true),
+            }
+        }
     }
-    let mp_cluster = ModelResult {
-        unavailable: Some(
-            "needs the country clusters of the archetypes phase, which has not run; \
-             not approximated"
+    if by_cluster.is_none() {
+        mp_cluster.unavailable = Some(
+            "needs the country clusters of the archetype phase, which did not run \
+             (archetypes.enabled = false or too few countries); not approximated"
                 .to_string(),
-        ),
-        ..ModelResult::new(MP_CLUSTER, ks, catalogue)
-    };
+        );
+    }
     Ok(EvalOutcome {
         models: vec![mp_global, mp_country, mp_cluster],
         catalogue,

@@ -15,12 +15,17 @@
 //!    users and splits their interactions into input and target; and the output tables.
 //! 4. [`tables`] writes those tables as Parquet parts through `object_store`.
 //! 5. [`outcome`] merges what every thread counted into the result sent back to the coordinator.
-//! 6. [`evaluate`] (a later task) scores this member's held-out users with every available
+//! 6. [`archetypes`] (a later task, one member) clusters the countries from the aggregated
+//!    country profiles and writes the archetype tables and figures; then [`context`] (every
+//!    member) computes its users' context features from the clusters' and countries' centroids.
+//! 7. [`evaluate`] (a later task) scores this member's held-out users with every available
 //!    model and returns one metric row per user.
 //!
 //! [`reference`] is a plain single-threaded implementation of the same aggregation, the oracle
 //! of the tests.
 
+pub mod archetypes;
+pub mod context;
 pub mod dataflow;
 pub mod evaluate;
 pub mod ingest;

@@ -214,6 +214,14 @@ async fn run_task(
             run_evaluate(&mut result, task, ev).await;
             return result;
         }
+        Some(Kind::Archetypes(at)) => {
+            run_archetypes(&mut result, task, at).await;
+            return result;
+        }
+        Some(Kind::Context(ct)) => {
+            run_context(&mut result, task, ct).await;
+            return result;
+        }
         None => {
             result.error = "unknown task kind".to_string();
             return result;
@@ -334,6 +342,88 @@ async fn run_evaluate(result: &mut v1::TaskResult, task: &v1::Task, ev: &v1::Eva
         }
         Err(e) => {
             error!(task = task.task_id, error = %e, "evaluate task failed");
+            result.error = e;
+        }
+    }
+}
+
+/// Parses a task's config and output root, or says why not.
+fn task_setup(
+    config_toml: &str,
+    output_url: &str,
+) -> Result<(JobConfig, archetype_job::StoreUrl), String> {
+    let config = JobConfig::from_toml(config_toml).map_err(|e| format!("task config: {e}"))?;
+    let root = archetype_job::open_url(output_url).map_err(|e| e.to_string())?;
+    Ok((config, root))
+}
+
+/// The archetype phase (one member): clusters, tables, figures.
+async fn run_archetypes(result: &mut v1::TaskResult, task: &v1::Task, at: &v1::ArchetypeTask) {
+    let (config, root) = match task_setup(&at.config_toml, &at.output_url) {
+        Ok(x) => x,
+        Err(e) => {
+            result.error = e;
+            return;
+        }
+    };
+    info!(task = task.task_id, "archetype task started");
+    match crate::archetypes::run_phase(&root, &config).await {
+        Ok(summary) => {
+            result
+                .phase_seconds
+                .insert("archetypes".into(), summary.seconds);
+            result.outputs = summary.outputs.clone();
+            result.archetypes_json = serde_json::to_string(&summary).unwrap_or_default();
+            result.ok = true;
+            info!(
+                task = task.task_id,
+                clusters = summary.clusters,
+                "archetype task finished"
+            );
+        }
+        Err(e) => {
+            error!(task = task.task_id, error = %e, "archetype task failed");
+            result.error = e;
+        }
+    }
+}
+
+/// Context features of this member's users.
+async fn run_context(result: &mut v1::TaskResult, task: &v1::Task, ct: &v1::ContextTask) {
+    let (config, root) = match task_setup(&ct.config_toml, &ct.output_url) {
+        Ok(x) => x,
+        Err(e) => {
+            result.error = e;
+            return;
+        }
+    };
+    let threads = ct.threads.max(1) as usize;
+    let first = ct.process_index as usize * threads;
+    let t0 = std::time::Instant::now();
+    info!(task = task.task_id, "context task started");
+    match crate::context::compute(&root, &config, first..first + threads).await {
+        Ok(o) => {
+            result.counters.push(v1::Counter {
+                name: "context.users".into(),
+                value: o.users,
+            });
+            result.counters.push(v1::Counter {
+                name: "context.held_out_users".into(),
+                value: o.held_out_users,
+            });
+            result.outputs = o.outputs;
+            result
+                .phase_seconds
+                .insert("context".into(), t0.elapsed().as_secs_f64());
+            result.ok = true;
+            info!(
+                task = task.task_id,
+                users = o.users,
+                "context task finished"
+            );
+        }
+        Err(e) => {
+            error!(task = task.task_id, error = %e, "context task failed");
             result.error = e;
         }
     }
