@@ -1,3 +1,4 @@
 //! CPU kernels (plain Rust, rayon for batches).
 
+pub mod als;
 pub mod topk;

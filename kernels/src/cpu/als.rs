@@ -1,0 +1,809 @@
+//! Weighted matrix factorisation by alternating least squares on implicit feedback
+//! (Hu, Koren & Volinsky 2008), with the conjugate-gradient solve of Takács et al. as done by
+//! `implicit` (`_solve_cg`) and an exact Cholesky solve as the reference.
+//!
+//! Every cell of the users x items matrix enters the objective: absent cells have confidence 1
+//! and preference 0, so no kernel may touch them one by one. The dense part is always carried
+//! by a k x k Gram matrix (`Y^T Y`) and only the non-zeros add corrections.
+//!
+//! Results are bit-identical whatever rayon's thread count: rows are solved independently, and
+//! every sum across rows is combined along a tree fixed by the row count alone.
+
+use rayon::prelude::*;
+
+/// What a kernel refused, with enough context to find the offending input.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum AlsError {
+    #[error("CSR offsets are empty: a matrix of n rows needs n + 1 offsets")]
+    EmptyOffsets,
+    #[error("CSR offsets must start at 0, found {first}")]
+    OffsetsStart { first: u64 },
+    #[error("CSR offsets decrease at row {row}: {start} then {end}")]
+    OffsetsNotMonotone { row: usize, start: u64, end: u64 },
+    #[error("CSR offsets end at {last} but there are {nnz} column indices")]
+    OffsetsEnd { last: u64, nnz: usize },
+    #[error("CSR has {indices} column indices but {confidence} confidence values")]
+    LengthMismatch { indices: usize, confidence: usize },
+    #[error("confidence at non-zero {position} is {value}; it must be finite and at least 1")]
+    Confidence { position: usize, value: f32 },
+    #[error(
+        "column indices of row {row} are not strictly increasing at non-zero {position} \
+         (sorted, without duplicates, is required)"
+    )]
+    UnsortedRow { row: usize, position: usize },
+    #[error("column index {index} at non-zero {position} is out of range for {n_cols} columns")]
+    IndexOutOfRange {
+        position: usize,
+        index: u32,
+        n_cols: usize,
+    },
+    #[error("rank k must be at least 1")]
+    ZeroRank,
+    #[error("{what} has length {actual}, expected {expected}")]
+    Shape {
+        what: &'static str,
+        expected: usize,
+        actual: usize,
+    },
+    #[error("{what} has length {actual}, which is not a multiple of k = {k}")]
+    NotMultipleOfRank {
+        what: &'static str,
+        actual: usize,
+        k: usize,
+    },
+    #[error("regularisation lambda is {0}; it must be finite and non-negative")]
+    Lambda(f32),
+    #[error(
+        "the normal equations of row {row} are not positive definite (lambda = 0 with too few \
+         non-zeros, or non-finite factors)"
+    )]
+    NotPositiveDefinite { row: usize },
+    #[error("{rows} rows do not fit the u32 column indices of the transpose")]
+    TooManyRows { rows: usize },
+}
+
+/// Sparse rows with 64-bit offsets (non-zeros can pass 2^31).
+///
+/// The fields are public so that callers can borrow their own buffers; [`CsrRef::new`] checks
+/// everything, and every kernel re-checks what it needs not to panic (offsets, lengths, column
+/// range), since a value built from the fields directly skipped `new`.
+#[derive(Clone, Copy, Debug)]
+pub struct CsrRef<'a> {
+    pub offsets: &'a [u64],
+    pub indices: &'a [u32],
+    pub confidence: &'a [f32],
+}
+
+impl<'a> CsrRef<'a> {
+    /// Checks that `offsets` has `rows + 1` entries starting at 0, never decreasing and ending
+    /// at the number of non-zeros; that indices and confidences are as many; that every
+    /// confidence is finite and at least 1; and that the column indices of each row are
+    /// strictly increasing (a duplicated cell would enter the objective twice).
+    pub fn new(
+        offsets: &'a [u64],
+        indices: &'a [u32],
+        confidence: &'a [f32],
+    ) -> Result<Self, AlsError> {
+        let m = Self {
+            offsets,
+            indices,
+            confidence,
+        };
+        m.check_structure()?;
+        // `!(c >= 1)` rather than `c < 1` so that NaN is refused too.
+        if let Some(position) = confidence
+            .par_iter()
+            .position_first(|&c| !(c.is_finite() && c >= 1.0))
+        {
+            return Err(AlsError::Confidence {
+                position,
+                value: confidence[position],
+            });
+        }
+        if let Some(err) = (0..m.rows()).into_par_iter().find_map_first(|row| {
+            let start = m.offsets[row] as usize;
+            let (idx, _) = m.row(row);
+            idx.windows(2)
+                .position(|w| w[0] >= w[1])
+                .map(|p| AlsError::UnsortedRow {
+                    row,
+                    position: start + p + 1,
+                })
+        }) {
+            return Err(err);
+        }
+        Ok(m)
+    }
+
+    /// Number of rows (one less than the number of offsets).
+    pub fn rows(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// Number of stored non-zeros.
+    pub fn nnz(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// Column indices and confidences of one row. Only called after `check_structure`, which
+    /// makes every offset a valid `usize` position.
+    fn row(&self, row: usize) -> (&'a [u32], &'a [f32]) {
+        let start = self.offsets[row] as usize;
+        let end = self.offsets[row + 1] as usize;
+        (&self.indices[start..end], &self.confidence[start..end])
+    }
+
+    /// What every kernel needs to slice rows without panicking. Offsets that end at
+    /// `indices.len()` and never decrease all fit in `usize`, which makes the later casts safe.
+    fn check_structure(&self) -> Result<(), AlsError> {
+        let first = *self.offsets.first().ok_or(AlsError::EmptyOffsets)?;
+        if first != 0 {
+            return Err(AlsError::OffsetsStart { first });
+        }
+        if let Some(row) = self.offsets.windows(2).position(|w| w[0] > w[1]) {
+            return Err(AlsError::OffsetsNotMonotone {
+                row,
+                start: self.offsets[row],
+                end: self.offsets[row + 1],
+            });
+        }
+        let last = self.offsets[self.offsets.len() - 1];
+        if last != self.indices.len() as u64 {
+            return Err(AlsError::OffsetsEnd {
+                last,
+                nnz: self.indices.len(),
+            });
+        }
+        if self.indices.len() != self.confidence.len() {
+            return Err(AlsError::LengthMismatch {
+                indices: self.indices.len(),
+                confidence: self.confidence.len(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_columns(&self, n_cols: usize) -> Result<(), AlsError> {
+        match self
+            .indices
+            .par_iter()
+            .position_first(|&j| j as usize >= n_cols)
+        {
+            Some(position) => Err(AlsError::IndexOutOfRange {
+                position,
+                index: self.indices[position],
+                n_cols,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How [`solve`] computes each row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Solver {
+    /// `steps` conjugate-gradient iterations warm-started from the current row, as `implicit`.
+    Cg { steps: usize },
+    /// The exact solution by a Cholesky factorisation in f64.
+    Cholesky,
+}
+
+/// `Y^T Y` (k x k, row-major) of the row-major `n x k` factors, accumulated in f64.
+///
+/// # Panics
+/// If `factors.len()` is not a multiple of `k` (a caller's shape error, not bad data).
+pub fn gram(factors: &[f32], k: usize) -> Vec<f32> {
+    if k == 0 {
+        return Vec::new();
+    }
+    assert_eq!(
+        factors.len() % k,
+        0,
+        "factors of length {} are not rows of k = {k}",
+        factors.len()
+    );
+    gram64(factors, k).into_iter().map(|v| v as f32).collect()
+}
+
+/// One half-iteration: recompute every row of `x` (`m.rows() x k`, row-major) from the fixed
+/// `y` (`n x k`; the column indices of `m` index its rows) and `yty = gram(y, k)`.
+///
+/// Each row solves `(Y^T Y + Y^T (C_u - I) Y + lambda I) x_u = Y^T C_u p_u`. On error the
+/// rows already solved keep their new values; the shapes, the offsets of `m` and its column
+/// range are checked before any row is touched, so only [`AlsError::NotPositiveDefinite`] can
+/// leave `x` half-updated.
+pub fn solve(
+    x: &mut [f32],
+    y: &[f32],
+    yty: &[f32],
+    k: usize,
+    m: &CsrRef,
+    lambda: f32,
+    solver: Solver,
+) -> Result<(), AlsError> {
+    if k == 0 {
+        return Err(AlsError::ZeroRank);
+    }
+    m.check_structure()?;
+    check_len("x", x.len(), m.rows().checked_mul(k))?;
+    let n_cols = rows_of("y", y.len(), k)?;
+    check_len("yty", yty.len(), k.checked_mul(k))?;
+    if !(lambda.is_finite() && lambda >= 0.0) {
+        return Err(AlsError::Lambda(lambda));
+    }
+    m.check_columns(n_cols)?;
+
+    match solver {
+        Solver::Cg { steps } => {
+            // implicit folds the regularisation into the Gram matrix once per half-step.
+            let mut a0 = yty.to_vec();
+            for d in 0..k {
+                a0[d * k + d] += lambda;
+            }
+            x.par_chunks_mut(k).enumerate().for_each_init(
+                || CgScratch::new(k),
+                |s, (u, xu)| {
+                    let (idx, conf) = m.row(u);
+                    cg_row(xu, y, &a0, k, idx, conf, steps, s);
+                },
+            );
+            Ok(())
+        }
+        Solver::Cholesky => {
+            let mut a0: Vec<f64> = yty.iter().map(|&v| f64::from(v)).collect();
+            for d in 0..k {
+                a0[d * k + d] += f64::from(lambda);
+            }
+            x.par_chunks_mut(k).enumerate().try_for_each_init(
+                || CholScratch::new(k),
+                |s, (u, xu)| {
+                    let (idx, conf) = m.row(u);
+                    if cholesky_row(xu, y, &a0, k, idx, conf, s) {
+                        Ok(())
+                    } else {
+                        Err(AlsError::NotPositiveDefinite { row: u })
+                    }
+                },
+            )
+        }
+    }
+}
+
+/// The objective `L(X, Y)` over all cells, in f64, touching only the non-zeros: the sum of
+/// `s_ui^2` over every cell is `trace((X^T X)(Y^T Y))`, each non-zero then swaps its `s^2` for
+/// `c (1 - s)^2`, and the regularisation is `lambda (trace X^T X + trace Y^T Y)`.
+pub fn loss(x: &[f32], y: &[f32], k: usize, m: &CsrRef, lambda: f32) -> Result<f64, AlsError> {
+    if k == 0 {
+        return Err(AlsError::ZeroRank);
+    }
+    m.check_structure()?;
+    check_len("x", x.len(), m.rows().checked_mul(k))?;
+    let n_cols = rows_of("y", y.len(), k)?;
+    m.check_columns(n_cols)?;
+
+    let gx = gram64(x, k);
+    let gy = gram64(y, k);
+    let all_cells: f64 = gx.iter().zip(&gy).map(|(a, b)| a * b).sum();
+    let trace = |g: &[f64]| (0..k).map(|d| g[d * k + d]).sum::<f64>();
+    let reg = f64::from(lambda) * (trace(&gx) + trace(&gy));
+    let corrections = tree_reduce(
+        0,
+        m.rows(),
+        LOSS_LEAF_ROWS,
+        &|lo, hi| {
+            let mut acc = 0.0f64;
+            for u in lo..hi {
+                let xu = &x[u * k..(u + 1) * k];
+                let (idx, conf) = m.row(u);
+                for (&j, &c) in idx.iter().zip(conf) {
+                    let j = j as usize;
+                    let s = dot64(xu, &y[j * k..(j + 1) * k]);
+                    let e = 1.0 - s;
+                    acc += f64::from(c) * e * e - s * s;
+                }
+            }
+            acc
+        },
+        &|a, b| a + b,
+    );
+    Ok(all_cells + corrections + reg)
+}
+
+/// An owned CSR as (offsets, indices, confidence), the parts a [`CsrRef`] borrows.
+pub type CsrParts = (Vec<u64>, Vec<u32>, Vec<f32>);
+
+/// The transpose of `m` (`n_cols x m.rows()`), for the item half-step. Column indices within
+/// each output row come out sorted, so the result passes [`CsrRef::new`] whenever `m` does.
+pub fn transpose(m: &CsrRef, n_cols: usize) -> Result<CsrParts, AlsError> {
+    m.check_structure()?;
+    m.check_columns(n_cols)?;
+    let rows = m.rows();
+    if rows > 0 && u32::try_from(rows - 1).is_err() {
+        return Err(AlsError::TooManyRows { rows });
+    }
+    let mut offsets = vec![0u64; n_cols + 1];
+    for &j in m.indices {
+        offsets[j as usize + 1] += 1;
+    }
+    for j in 0..n_cols {
+        offsets[j + 1] += offsets[j];
+    }
+    // A counting sort: scanning rows in order leaves each output row sorted by row id.
+    let mut cursor: Vec<usize> = offsets[..n_cols].iter().map(|&o| o as usize).collect();
+    let mut indices = vec![0u32; m.nnz()];
+    let mut confidence = vec![0f32; m.nnz()];
+    for r in 0..rows {
+        let (idx, conf) = m.row(r);
+        for (&j, &c) in idx.iter().zip(conf) {
+            let dst = &mut cursor[j as usize];
+            indices[*dst] = r as u32;
+            confidence[*dst] = c;
+            *dst += 1;
+        }
+    }
+    Ok((offsets, indices, confidence))
+}
+
+fn check_len(what: &'static str, actual: usize, expected: Option<usize>) -> Result<(), AlsError> {
+    match expected {
+        Some(expected) if expected == actual => Ok(()),
+        _ => Err(AlsError::Shape {
+            what,
+            expected: expected.unwrap_or(usize::MAX),
+            actual,
+        }),
+    }
+}
+
+fn rows_of(what: &'static str, len: usize, k: usize) -> Result<usize, AlsError> {
+    if len.is_multiple_of(k) {
+        Ok(len / k)
+    } else {
+        Err(AlsError::NotMultipleOfRank {
+            what,
+            actual: len,
+            k,
+        })
+    }
+}
+
+/// Leaf sizes of the fixed reduction trees: big enough that the k x k additions of the merges
+/// are a small fraction of the work, small enough to spread over threads.
+const GRAM_LEAF_ROWS: usize = 512;
+const LOSS_LEAF_ROWS: usize = 256;
+
+/// Reduces `leaf` over `lo..hi` along a tree that depends only on the range, never on how rayon
+/// splits the work, so floating-point sums are reproducible across thread counts.
+fn tree_reduce<T: Send>(
+    lo: usize,
+    hi: usize,
+    leaf_rows: usize,
+    leaf: &(dyn Fn(usize, usize) -> T + Sync),
+    merge: &(dyn Fn(T, T) -> T + Sync),
+) -> T {
+    if hi - lo <= leaf_rows {
+        return leaf(lo, hi);
+    }
+    let mid = lo + (hi - lo) / 2;
+    let (a, b) = rayon::join(
+        || tree_reduce(lo, mid, leaf_rows, leaf, merge),
+        || tree_reduce(mid, hi, leaf_rows, leaf, merge),
+    );
+    merge(a, b)
+}
+
+/// Full symmetric `F^T F` in f64.
+fn gram64(factors: &[f32], k: usize) -> Vec<f64> {
+    let n = factors.len() / k;
+    let mut g = tree_reduce(
+        0,
+        n,
+        GRAM_LEAF_ROWS,
+        &|lo, hi| {
+            let mut acc = vec![0f64; k * k];
+            let mut buf = vec![0f64; GROUP * k];
+            for rows in factors[lo * k..hi * k].chunks(GROUP * k) {
+                let used = rows.len() / k;
+                for (d, &s) in buf.iter_mut().zip(rows) {
+                    *d = f64::from(s);
+                }
+                let mut w = [0.0; GROUP];
+                w[..used].fill(1.0);
+                rank_update_lower(&mut acc, k, &buf, &w, used);
+            }
+            acc
+        },
+        &|mut a, b| {
+            for (x, y) in a.iter_mut().zip(&b) {
+                *x += y;
+            }
+            a
+        },
+    );
+    for a in 0..k {
+        for b in a + 1..k {
+            g[a * k + b] = g[b * k + a];
+        }
+    }
+    g
+}
+
+/// Rows accumulated per pass of [`rank_update_lower`]: each pass loads and stores the k x k
+/// accumulator once, so grouping rows cuts that memory traffic by the group size.
+const GROUP: usize = 4;
+
+/// `acc[a][..=a] += sum_g w[g] rows[g][a] rows[g][..=a]` for the first `used` rows of `rows`
+/// (`GROUP` rows of k, row-major): the lower triangle of a weighted rank-`used` update.
+fn rank_update_lower(acc: &mut [f64], k: usize, rows: &[f64], w: &[f64; GROUP], used: usize) {
+    let (r0, rest) = rows.split_at(k);
+    let (r1, rest) = rest.split_at(k);
+    let (r2, r3) = rest.split_at(k);
+    for (a, out) in acc.chunks_exact_mut(k).enumerate() {
+        let out = &mut out[..=a];
+        match used {
+            GROUP => {
+                let (c0, c1, c2, c3) = (w[0] * r0[a], w[1] * r1[a], w[2] * r2[a], w[3] * r3[a]);
+                let (y0, y1, y2, y3) = (&r0[..=a], &r1[..=a], &r2[..=a], &r3[..=a]);
+                for ((((o, &v0), &v1), &v2), &v3) in out.iter_mut().zip(y0).zip(y1).zip(y2).zip(y3)
+                {
+                    *o += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3;
+                }
+            }
+            _ => {
+                for (g, row) in [r0, r1, r2, r3].into_iter().enumerate().take(used) {
+                    let c = w[g] * row[a];
+                    for (o, &v) in out.iter_mut().zip(&row[..=a]) {
+                        *o += c * v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Lanes of the f32 kernels: one AVX register, or two SSE ones.
+const LANES: usize = 8;
+
+/// `a . b` over fixed-width chunks so that it vectorises; the lanes are summed in a fixed order,
+/// which keeps every row's result independent of anything but its inputs. The lanes are summed
+/// left to right on purpose: a pairwise order made LLVM shuffle the accumulators inside the loop.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    let mut acc = [0f32; LANES];
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `y += alpha x`.
+#[inline(always)]
+fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &mut y[..n]);
+    let mut cy = y.chunks_exact_mut(LANES);
+    let mut cx = x.chunks_exact(LANES);
+    for (yc, xc) in (&mut cy).zip(&mut cx) {
+        for l in 0..LANES {
+            yc[l] += alpha * xc[l];
+        }
+    }
+    for (yv, &xv) in cy.into_remainder().iter_mut().zip(cx.remainder()) {
+        *yv += alpha * xv;
+    }
+}
+
+/// `a . b` of f32 vectors accumulated in f64, for the loss.
+fn dot64(a: &[f32], b: &[f32]) -> f64 {
+    let mut acc = [0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..4 {
+            acc[l] += f64::from(x[l]) * f64::from(y[l]);
+        }
+    }
+    (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
+}
+
+/// `a . b` in f64, for the Cholesky factorisation and substitutions.
+#[inline(always)]
+fn dot_f64(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    let mut acc = [0f64; 4];
+    for (x, y) in ca.zip(cb) {
+        for l in 0..4 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
+}
+
+struct CgScratch {
+    r: Vec<f32>,
+    p: Vec<f32>,
+    ap: Vec<f32>,
+}
+
+impl CgScratch {
+    fn new(k: usize) -> Self {
+        Self {
+            r: vec![0.0; k],
+            p: vec![0.0; k],
+            ap: vec![0.0; k],
+        }
+    }
+}
+
+/// implicit's threshold on `r . r` below which a row counts as solved.
+const CG_EPS: f32 = 1e-20;
+
+/// `implicit`'s `_solve_cg` for one row: `A = a0 + sum_i (c_i - 1) y_i y_i^T` is never formed;
+/// each product with it costs one k x k mat-vec plus a dot and an axpy per non-zero.
+#[allow(clippy::too_many_arguments)]
+fn cg_row(
+    xu: &mut [f32],
+    y: &[f32],
+    a0: &[f32],
+    k: usize,
+    idx: &[u32],
+    conf: &[f32],
+    steps: usize,
+    s: &mut CgScratch,
+) {
+    let CgScratch { r, p, ap } = s;
+    // r = b - A x, with b = sum_i c_i y_i since p_ui = 1 on every non-zero.
+    for (ra, arow) in r.iter_mut().zip(a0.chunks_exact(k)) {
+        *ra = -dot(arow, xu);
+    }
+    for (&j, &c) in idx.iter().zip(conf) {
+        let yi = &y[j as usize * k..][..k];
+        axpy(c - (c - 1.0) * dot(yi, xu), yi, r);
+    }
+    p.copy_from_slice(r);
+    let mut rsold = dot(r, r);
+    if rsold < CG_EPS {
+        return;
+    }
+    for _ in 0..steps {
+        for (o, arow) in ap.iter_mut().zip(a0.chunks_exact(k)) {
+            *o = dot(arow, p);
+        }
+        for (&j, &c) in idx.iter().zip(conf) {
+            let yi = &y[j as usize * k..][..k];
+            axpy((c - 1.0) * dot(yi, p), yi, ap);
+        }
+        let pap = dot(p, ap);
+        // Positive whenever A is positive definite and p != 0 (p = 0 already exited above);
+        // stopping keeps NaN out of x when the inputs break that.
+        if pap.is_nan() || pap <= 0.0 {
+            break;
+        }
+        let alpha = rsold / pap;
+        axpy(alpha, p, xu);
+        axpy(-alpha, ap, r);
+        let rsnew = dot(r, r);
+        if rsnew < CG_EPS {
+            break;
+        }
+        let beta = rsnew / rsold;
+        for (pv, &rv) in p.iter_mut().zip(r.iter()) {
+            *pv = rv + beta * *pv;
+        }
+        rsold = rsnew;
+    }
+}
+
+struct CholScratch {
+    a: Vec<f64>,
+    b: Vec<f64>,
+    rows: Vec<f64>,
+}
+
+impl CholScratch {
+    fn new(k: usize) -> Self {
+        Self {
+            a: vec![0.0; k * k],
+            b: vec![0.0; k],
+            rows: vec![0.0; GROUP * k],
+        }
+    }
+}
+
+/// Forms `A = a0 + sum_i (c_i - 1) y_i y_i^T` and `b = sum_i c_i y_i` in f64 and solves
+/// exactly. Returns false when `A` is not numerically positive definite.
+fn cholesky_row(
+    xu: &mut [f32],
+    y: &[f32],
+    a0: &[f64],
+    k: usize,
+    idx: &[u32],
+    conf: &[f32],
+    s: &mut CholScratch,
+) -> bool {
+    let CholScratch { a, b, rows } = s;
+    a.copy_from_slice(a0);
+    b.fill(0.0);
+    for (js, cs) in idx.chunks(GROUP).zip(conf.chunks(GROUP)) {
+        let mut w = [0.0; GROUP];
+        for (g, (&j, &c)) in js.iter().zip(cs).enumerate() {
+            let yi = &y[j as usize * k..][..k];
+            let dst = &mut rows[g * k..(g + 1) * k];
+            for (d, &v) in dst.iter_mut().zip(yi) {
+                *d = f64::from(v);
+            }
+            let c = f64::from(c);
+            w[g] = c - 1.0;
+            for (bv, &v) in b.iter_mut().zip(dst.iter()) {
+                *bv += c * v;
+            }
+        }
+        rank_update_lower(a, k, rows, &w, js.len());
+    }
+    if !cholesky_lower(a, k) {
+        return false;
+    }
+    // L z = b, then L^T x = z, both in place in b; the second runs by columns of L^T (rows of
+    // L) so that every inner loop is contiguous.
+    for i in 0..k {
+        let li = &a[i * k..i * k + i + 1];
+        b[i] = (b[i] - dot_f64(&li[..i], &b[..i])) / li[i];
+    }
+    for i in (0..k).rev() {
+        let li = &a[i * k..i * k + i + 1];
+        b[i] /= li[i];
+        let xi = b[i];
+        for (bv, &l) in b[..i].iter_mut().zip(&li[..i]) {
+            *bv -= l * xi;
+        }
+    }
+    for (o, &v) in xu.iter_mut().zip(b.iter()) {
+        *o = v as f32;
+    }
+    true
+}
+
+/// In-place Cholesky–Banachiewicz on the lower triangle of a row-major k x k matrix: row by
+/// row, each entry is one contiguous dot product of two rows of L.
+fn cholesky_lower(a: &mut [f64], k: usize) -> bool {
+    for i in 0..k {
+        let (done, rest) = a.split_at_mut(i * k);
+        let li = &mut rest[..k];
+        for j in 0..i {
+            let lj = &done[j * k..j * k + j + 1];
+            li[j] = (li[j] - dot_f64(&li[..j], &lj[..j])) / lj[j];
+        }
+        let d = li[i] - dot_f64(&li[..i], &li[..i]);
+        // NaN comes from non-finite factors.
+        if d.is_nan() || d <= 0.0 {
+            return false;
+        }
+        li[i] = d.sqrt();
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn random_vec(rng: &mut impl Rng, n: usize) -> Vec<f32> {
+        (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+    }
+
+    #[test]
+    fn dot_and_axpy_match_naive_for_every_remainder() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        for n in 0..40 {
+            let a = random_vec(&mut rng, n);
+            let b = random_vec(&mut rng, n);
+            let naive: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| f64::from(x) * f64::from(y))
+                .sum();
+            assert!((f64::from(dot(&a, &b)) - naive).abs() < 1e-5, "n = {n}");
+            assert!((dot64(&a, &b) - naive).abs() < 1e-12, "n = {n}");
+            let (a64, b64): (Vec<f64>, Vec<f64>) = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| (f64::from(x), f64::from(y)))
+                .unzip();
+            assert!((dot_f64(&a64, &b64) - naive).abs() < 1e-12, "n = {n}");
+            let mut y = b.clone();
+            axpy(0.5, &a, &mut y);
+            for i in 0..n {
+                assert_eq!(y[i], b[i] + 0.5 * a[i]);
+            }
+        }
+    }
+
+    #[test]
+    fn cholesky_factor_reproduces_the_matrix() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        for k in [1, 2, 5, 13] {
+            let f: Vec<f64> = (0..k * (k + 3))
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            // F^T F + I is positive definite.
+            let mut a = vec![0.0; k * k];
+            for r in f.chunks(k) {
+                for i in 0..k {
+                    for j in 0..k {
+                        a[i * k + j] += r[i] * r[j];
+                    }
+                }
+            }
+            for d in 0..k {
+                a[d * k + d] += 1.0;
+            }
+            let mut l = a.clone();
+            assert!(cholesky_lower(&mut l, k));
+            for i in 0..k {
+                for j in 0..=i {
+                    let v: f64 = (0..=j).map(|p| l[i * k + p] * l[j * k + p]).sum();
+                    assert!((v - a[i * k + j]).abs() < 1e-10, "k = {k} ({i}, {j})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cholesky_refuses_indefinite_and_nan() {
+        let mut a = vec![1.0, 2.0, 2.0, 1.0];
+        assert!(!cholesky_lower(&mut a, 2));
+        let mut a = vec![f64::NAN, 0.0, 0.0, 1.0];
+        assert!(!cholesky_lower(&mut a, 2));
+    }
+
+    #[test]
+    fn rank_update_groups_match_single_rows() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let k = 7;
+        for used in 1..=GROUP {
+            let rows: Vec<f64> = (0..GROUP * k)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            let w = [0.5, 2.0, 1.5, 3.0];
+            let mut grouped = vec![0.0; k * k];
+            rank_update_lower(&mut grouped, k, &rows, &w, used);
+            for a in 0..k {
+                for b in 0..k {
+                    let want: f64 = if b <= a {
+                        (0..used)
+                            .map(|g| w[g] * rows[g * k + a] * rows[g * k + b])
+                            .sum()
+                    } else {
+                        0.0
+                    };
+                    assert!((grouped[a * k + b] - want).abs() < 1e-12);
+                }
+            }
+        }
+    }
+}
