@@ -434,6 +434,7 @@ const GROUP: usize = 4;
 
 /// `acc[a][..=a] += sum_g w[g] rows[g][a] rows[g][..=a]` for the first `used` rows of `rows`
 /// (`GROUP` rows of k, row-major): the lower triangle of a weighted rank-`used` update.
+#[inline(always)]
 fn rank_update_lower(acc: &mut [f64], k: usize, rows: &[f64], w: &[f64; GROUP], used: usize) {
     let (r0, rest) = rows.split_at(k);
     let (r1, rest) = rest.split_at(k);
@@ -575,6 +576,28 @@ fn cg_row(
     steps: usize,
     s: &mut CgScratch,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if simd::avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
+        unsafe { simd::cg_row_avx2(xu, y, a0, k, idx, conf, steps, s) };
+        return;
+    }
+    cg_row_body(xu, y, a0, k, idx, conf, steps, s);
+}
+
+/// The body of [`cg_row`], inlined into a baseline and an AVX2 clone (see [`simd`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn cg_row_body(
+    xu: &mut [f32],
+    y: &[f32],
+    a0: &[f32],
+    k: usize,
+    idx: &[u32],
+    conf: &[f32],
+    steps: usize,
+    s: &mut CgScratch,
+) {
     let CgScratch { r, p, ap } = s;
     // r = b - A x, with b = sum_i c_i y_i since p_ui = 1 on every non-zero.
     for (ra, arow) in r.iter_mut().zip(a0.chunks_exact(k)) {
@@ -645,6 +668,25 @@ fn cholesky_row(
     conf: &[f32],
     s: &mut CholScratch,
 ) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if simd::avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
+        return unsafe { simd::cholesky_row_avx2(xu, y, a0, k, idx, conf, s) };
+    }
+    cholesky_row_body(xu, y, a0, k, idx, conf, s)
+}
+
+/// The body of [`cholesky_row`], inlined into a baseline and an AVX2 clone.
+#[inline(always)]
+fn cholesky_row_body(
+    xu: &mut [f32],
+    y: &[f32],
+    a0: &[f64],
+    k: usize,
+    idx: &[u32],
+    conf: &[f32],
+    s: &mut CholScratch,
+) -> bool {
     let CholScratch { a, b, rows } = s;
     a.copy_from_slice(a0);
     b.fill(0.0);
@@ -689,6 +731,7 @@ fn cholesky_row(
 
 /// In-place Cholesky–Banachiewicz on the lower triangle of a row-major k x k matrix: row by
 /// row, each entry is one contiguous dot product of two rows of L.
+#[inline(always)]
 fn cholesky_lower(a: &mut [f64], k: usize) -> bool {
     for i in 0..k {
         let (done, rest) = a.split_at_mut(i * k);
@@ -707,6 +750,52 @@ fn cholesky_lower(a: &mut [f64], k: usize) -> bool {
     true
 }
 
+/// AVX2 clones of the per-row solves. The build targets baseline x86-64 (SSE2) so the
+/// binaries run anywhere; these clones let the same code use 256-bit registers where the CPU
+/// has them. Rust never fuses a multiply and an add on its own, and the lane-wise loops keep
+/// their order, so both clones give bit-identical results.
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::{cg_row_body, cholesky_row_body, CgScratch, CholScratch};
+    use std::sync::OnceLock;
+
+    pub(super) fn avx2_fma() -> bool {
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn cg_row_avx2(
+        xu: &mut [f32],
+        y: &[f32],
+        a0: &[f32],
+        k: usize,
+        idx: &[u32],
+        conf: &[f32],
+        steps: usize,
+        s: &mut CgScratch,
+    ) {
+        cg_row_body(xu, y, a0, k, idx, conf, steps, s)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn cholesky_row_avx2(
+        xu: &mut [f32],
+        y: &[f32],
+        a0: &[f64],
+        k: usize,
+        idx: &[u32],
+        conf: &[f32],
+        s: &mut CholScratch,
+    ) -> bool {
+        cholesky_row_body(xu, y, a0, k, idx, conf, s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -714,6 +803,67 @@ mod tests {
 
     fn random_vec(rng: &mut impl Rng, n: usize) -> Vec<f32> {
         (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+    }
+
+    /// The AVX2 clones must agree bit for bit with the baseline bodies, or results would depend
+    /// on the machine.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_clones_match_the_baseline_bit_for_bit() {
+        if !simd::avx2_fma() {
+            eprintln!("no AVX2/FMA here: nothing to compare");
+            return;
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for k in [1usize, 7, 8, 33, 128] {
+            let n_items = 50;
+            let y = random_vec(&mut rng, n_items * k);
+            let mut a0 = gram(&y, k);
+            for d in 0..k {
+                a0[d * k + d] += 0.1;
+            }
+            let a064: Vec<f64> = a0.iter().map(|&v| f64::from(v)).collect();
+            let idx: Vec<u32> = (0..n_items as u32)
+                .filter(|_| rng.random::<f32>() < 0.3)
+                .collect();
+            let conf: Vec<f32> = idx
+                .iter()
+                .map(|_| 1.0 + 10.0 * rng.random::<f32>())
+                .collect();
+            let x0 = random_vec(&mut rng, k);
+            let (mut xa, mut xb) = (x0.clone(), x0.clone());
+            cg_row_body(&mut xa, &y, &a0, k, &idx, &conf, 3, &mut CgScratch::new(k));
+            // SAFETY: AVX2 and FMA were detected above.
+            unsafe {
+                simd::cg_row_avx2(&mut xb, &y, &a0, k, &idx, &conf, 3, &mut CgScratch::new(k))
+            };
+            assert_eq!(
+                xa.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                xb.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "CG, k = {k}"
+            );
+            let (mut xa, mut xb) = (x0.clone(), x0);
+            let oka =
+                cholesky_row_body(&mut xa, &y, &a064, k, &idx, &conf, &mut CholScratch::new(k));
+            // SAFETY: as above.
+            let okb = unsafe {
+                simd::cholesky_row_avx2(
+                    &mut xb,
+                    &y,
+                    &a064,
+                    k,
+                    &idx,
+                    &conf,
+                    &mut CholScratch::new(k),
+                )
+            };
+            assert_eq!(oka, okb);
+            assert_eq!(
+                xa.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                xb.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "Cholesky, k = {k}"
+            );
+        }
     }
 
     #[test]
