@@ -14,19 +14,18 @@
 //! Country vectors use the training users' plays only, so the clusters (and the MP-cluster
 //! baseline and context features built on them) carry nothing of a held-out user's targets.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use archetype_archetypes::matrix::SparseRows;
 use archetype_archetypes::pca::{PcaParams, Solver};
 use archetype_archetypes::search::SearchParams;
 use archetype_archetypes::tables::UserProfile;
 use archetype_archetypes::tsne::{TsneInit, TsneParams};
 use archetype_archetypes::{Inputs, Outcome, Params};
 use archetype_job::layout::{
-    ARCHETYPES_JSON, CLUSTERS_CSV, CLUSTERS_JSON, CONTEXT_VOCABULARY, COUNTRY_PROFILES, FIGURES,
-    GRID_CSV, REPORT_ARCHETYPES_MD, TOP_TRACKS_CSV, TRACKS, USERS,
+    ARCHETYPES_JSON, CLUSTERS_CSV, CLUSTERS_JSON, CONTEXT_VOCABULARY, FIGURES, GRID_CSV,
+    REPORT_ARCHETYPES_MD, TOP_TRACKS_CSV, TRACKS, USERS,
 };
 use archetype_job::{open_url, ArchetypeSummary, CountryClusters, JobConfig, PcaSolver, StoreUrl};
 use arrow_array::Array;
@@ -70,38 +69,12 @@ pub async fn run_phase(root: &StoreUrl, cfg: &JobConfig) -> Result<ArchetypeSumm
             );
         }
     }
-    // Countries x tracks, training plays.
-    let mut by_country: BTreeMap<String, Vec<(u32, u64)>> = BTreeMap::new();
-    for b in tables::read_table(&root.join(COUNTRY_PROFILES))
-        .await
-        .map_err(e)?
-    {
-        let c = col::<StrCol>(&b, "country").map_err(e)?;
-        let t = col::<U32Col>(&b, "track_idx").map_err(e)?;
-        let tp = col::<U64Col>(&b, "train_plays").map_err(e)?;
-        for i in 0..b.num_rows() {
-            if tp.value(i) > 0 {
-                by_country
-                    .entry(c.value(i).to_string())
-                    .or_default()
-                    .push((t.value(i), tp.value(i)));
-            }
-        }
-    }
-    let countries: Vec<String> = by_country.keys().cloned().collect();
+    let (countries, plays) = crate::context::country_train_plays(root, track_plays.len()).await?;
     let row_of: HashMap<&str, usize> = countries
         .iter()
         .enumerate()
         .map(|(i, c)| (c.as_str(), i))
         .collect();
-    let mut triples: Vec<(u32, u32, f64)> = Vec::new();
-    for (i, list) in by_country.values().enumerate() {
-        triples.extend(list.iter().map(|&(t, p)| (i as u32, t, p as f64)));
-    }
-    drop(by_country);
-    let plays = SparseRows::from_triples(countries.len(), track_plays.len(), &mut triples)
-        .map_err(|x| format!("country profiles: {x}"))?;
-    drop(triples);
     // Users, for the demographics.
     let mut users = Vec::new();
     for b in tables::read_table(&root.join(USERS)).await.map_err(e)? {

@@ -56,45 +56,17 @@ impl ContextModel {
                 n_tracks = n_tracks.max(idx.value(i) as usize + 1);
             }
         }
-        let mut by_country: BTreeMap<String, Vec<(u32, u64)>> = BTreeMap::new();
-        for b in tables::read_table(&root.join(COUNTRY_PROFILES))
-            .await
-            .map_err(e)?
-        {
-            let c = col::<StrCol>(&b, "country").map_err(e)?;
-            let t = col::<U32Col>(&b, "track_idx").map_err(e)?;
-            let tp = col::<U64Col>(&b, "train_plays").map_err(e)?;
-            for i in 0..b.num_rows() {
-                if tp.value(i) > 0 {
-                    by_country
-                        .entry(c.value(i).to_string())
-                        .or_default()
-                        .push((t.value(i), tp.value(i)));
-                }
+        let (countries, plays) = country_train_plays(root, n_tracks).await?;
+        // The archetype phase read the same table in the same (code) order; anything else
+        // means the clusters belong to other tables.
+        if let Some(c) = &clusters {
+            if c.countries != countries {
+                return Err(format!(
+                    "{CLUSTERS_JSON} lists countries {:?}, the country profiles {:?}",
+                    c.countries, countries
+                ));
             }
         }
-        // The archetype phase fixed the country order; without it, code order.
-        let countries: Vec<String> = match &clusters {
-            Some(c) => {
-                if let Some(missing) = by_country.keys().find(|k| !c.countries.contains(k)) {
-                    return Err(format!(
-                        "{CLUSTERS_JSON} does not list country {missing} of the country profiles"
-                    ));
-                }
-                c.countries.clone()
-            }
-            None => by_country.keys().cloned().collect(),
-        };
-        let mut triples = Vec::new();
-        for (i, c) in countries.iter().enumerate() {
-            if let Some(list) = by_country.get(c) {
-                triples.extend(list.iter().map(|&(t, p)| (i as u32, t, p as f64)));
-            }
-        }
-        drop(by_country);
-        let plays = SparseRows::from_triples(countries.len(), n_tracks, &mut triples)
-            .map_err(|x| format!("country profiles: {x}"))?;
-        drop(triples);
         let country_centroids =
             Centroids::from_rows(countries.clone(), &plays).map_err(|x| x.to_string())?;
         let (labels, n_clusters, cluster_centroids) = match &clusters {
@@ -134,6 +106,41 @@ impl ContextModel {
         };
         (ci, cluster)
     }
+}
+
+/// The countries with training plays, in code order, and their training plays per track
+/// (countries x `n_tracks`): the country vectors before normalisation, shared by the archetype
+/// phase and the context features.
+pub async fn country_train_plays(
+    root: &StoreUrl,
+    n_tracks: usize,
+) -> Result<(Vec<String>, SparseRows), String> {
+    let e = |x: tables::TableError| x.to_string();
+    let mut by_country: BTreeMap<String, Vec<(u32, u64)>> = BTreeMap::new();
+    for b in tables::read_table(&root.join(COUNTRY_PROFILES))
+        .await
+        .map_err(e)?
+    {
+        let c = col::<StrCol>(&b, "country").map_err(e)?;
+        let t = col::<U32Col>(&b, "track_idx").map_err(e)?;
+        let tp = col::<U64Col>(&b, "train_plays").map_err(e)?;
+        for i in 0..b.num_rows() {
+            if tp.value(i) > 0 {
+                by_country
+                    .entry(c.value(i).to_string())
+                    .or_default()
+                    .push((t.value(i), tp.value(i)));
+            }
+        }
+    }
+    let countries: Vec<String> = by_country.keys().cloned().collect();
+    let mut triples: Vec<(u32, u32, f64)> = Vec::new();
+    for (i, list) in by_country.into_values().enumerate() {
+        triples.extend(list.into_iter().map(|(t, p)| (i as u32, t, p as f64)));
+    }
+    let plays = SparseRows::from_triples(countries.len(), n_tracks, &mut triples)
+        .map_err(|x| format!("country profiles: {x}"))?;
+    Ok((countries, plays))
 }
 
 /// The clusters the archetype phase wrote, or `None` when it did not run.
