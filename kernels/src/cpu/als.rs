@@ -9,6 +9,8 @@
 //! Results are bit-identical whatever rayon's thread count: rows are solved independently, and
 //! every sum across rows is combined along a tree fixed by the row count alone.
 
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 /// What a kernel refused, with enough context to find the offending input.
@@ -240,12 +242,9 @@ pub fn solve(
             for d in 0..k {
                 a0[d * k + d] += lambda;
             }
-            x.par_chunks_mut(k).enumerate().for_each_init(
-                || CgScratch::new(k),
-                |s, (u, xu)| {
-                    let (idx, conf) = m.row(u);
-                    cg_row(xu, y, &a0, k, idx, conf, steps, s);
-                },
+            x.par_chunks_mut(k * CG_BLOCK).enumerate().for_each_init(
+                || CgBlockScratch::new(k),
+                |s, (b, xb)| cg_block(xb, y, &a0, k, m, b * CG_BLOCK, steps, s),
             );
             Ok(())
         }
@@ -392,25 +391,31 @@ fn tree_reduce<T: Send>(
     merge(a, b)
 }
 
-/// Full symmetric `F^T F` in f64.
+/// Full symmetric `F^T F` in f64: each leaf of rows is widened to f64 and multiplied by a
+/// GEMM (the rank-1 updates it replaced took a fifth of an ALS iteration), and the leaves are
+/// summed along the fixed tree.
 fn gram64(factors: &[f32], k: usize) -> Vec<f64> {
     let n = factors.len() / k;
-    let mut g = tree_reduce(
+    tree_reduce(
         0,
         n,
         GRAM_LEAF_ROWS,
         &|lo, hi| {
+            let rows = hi - lo;
+            let wide: Vec<f64> = factors[lo * k..hi * k]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
             let mut acc = vec![0f64; k * k];
-            let mut buf = vec![0f64; GROUP * k];
-            for rows in factors[lo * k..hi * k].chunks(GROUP * k) {
-                let used = rows.len() / k;
-                for (d, &s) in buf.iter_mut().zip(rows) {
-                    *d = f64::from(s);
-                }
-                let mut w = [0.0; GROUP];
-                w[..used].fill(1.0);
-                rank_update_lower(&mut acc, k, &buf, &w, used);
-            }
+            let f = MatRef::from_row_major_slice(&wide, rows, k);
+            matmul(
+                MatMut::from_row_major_slice_mut(&mut acc, k, k),
+                Accum::Replace,
+                f.transpose(),
+                f,
+                1.0,
+                Par::Seq,
+            );
             acc
         },
         &|mut a, b| {
@@ -419,13 +424,7 @@ fn gram64(factors: &[f32], k: usize) -> Vec<f64> {
             }
             a
         },
-    );
-    for a in 0..k {
-        for b in a + 1..k {
-            g[a * k + b] = g[b * k + a];
-        }
-    }
-    g
+    )
 }
 
 /// Rows accumulated per pass of [`rank_update_lower`]: each pass loads and stores the k x k
@@ -544,12 +543,14 @@ fn dot_f64(a: &[f64], b: &[f64]) -> f64 {
     (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
 }
 
+#[cfg(test)]
 struct CgScratch {
     r: Vec<f32>,
     p: Vec<f32>,
     ap: Vec<f32>,
 }
 
+#[cfg(test)]
 impl CgScratch {
     fn new(k: usize) -> Self {
         Self {
@@ -563,31 +564,11 @@ impl CgScratch {
 /// implicit's threshold on `r . r` below which a row counts as solved.
 const CG_EPS: f32 = 1e-20;
 
-/// `implicit`'s `_solve_cg` for one row: `A = a0 + sum_i (c_i - 1) y_i y_i^T` is never formed;
-/// each product with it costs one k x k mat-vec plus a dot and an axpy per non-zero.
+/// `implicit`'s `_solve_cg` for one row, one mat-vec per step: the plain reference that the
+/// blocked [`cg_block`] is tested against. `A = a0 + sum_i (c_i - 1) y_i y_i^T` is never
+/// formed.
+#[cfg(test)]
 #[allow(clippy::too_many_arguments)]
-fn cg_row(
-    xu: &mut [f32],
-    y: &[f32],
-    a0: &[f32],
-    k: usize,
-    idx: &[u32],
-    conf: &[f32],
-    steps: usize,
-    s: &mut CgScratch,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if simd::avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
-        unsafe { simd::cg_row_avx2(xu, y, a0, k, idx, conf, steps, s) };
-        return;
-    }
-    cg_row_body(xu, y, a0, k, idx, conf, steps, s);
-}
-
-/// The body of [`cg_row`], inlined into a baseline and an AVX2 clone (see [`simd`]).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
 fn cg_row_body(
     xu: &mut [f32],
     y: &[f32],
@@ -639,6 +620,190 @@ fn cg_row_body(
         }
         rsold = rsnew;
     }
+}
+
+/// Rows whose CG runs in lockstep, so that the products with the dense `Y^T Y + lambda I`
+/// become one GEMM per step (compute-bound) instead of a mat-vec per row (bound by streaming
+/// the k x k matrix from L2 for every row).
+const CG_BLOCK: usize = 64;
+
+struct CgBlockScratch {
+    r: Vec<f32>,
+    p: Vec<f32>,
+    ap: Vec<f32>,
+    rsold: Vec<f32>,
+    active: Vec<bool>,
+}
+
+impl CgBlockScratch {
+    fn new(k: usize) -> Self {
+        Self {
+            r: vec![0.0; CG_BLOCK * k],
+            p: vec![0.0; CG_BLOCK * k],
+            ap: vec![0.0; CG_BLOCK * k],
+            rsold: vec![0.0; CG_BLOCK],
+            active: vec![false; CG_BLOCK],
+        }
+    }
+}
+
+/// `dst = sign * src A` for `rows` row-major rows of k, `A` symmetric k x k.
+fn times_dense(dst: &mut [f32], src: &[f32], a: &[f32], rows: usize, k: usize, sign: f32) {
+    matmul(
+        MatMut::from_row_major_slice_mut(dst, rows, k),
+        Accum::Replace,
+        MatRef::from_row_major_slice(src, rows, k),
+        MatRef::from_row_major_slice(a, k, k),
+        sign,
+        Par::Seq,
+    );
+}
+
+/// [`cg_row_body`] for the rows `first..` of `m` whose factors are `xb`, the dense products of all
+/// rows at once. Each row follows implicit's `_solve_cg` step for step, including its early
+/// exits; a finished row rides along in the GEMMs and is left untouched.
+#[allow(clippy::too_many_arguments)]
+fn cg_block(
+    xb: &mut [f32],
+    y: &[f32],
+    a0: &[f32],
+    k: usize,
+    m: &CsrRef,
+    first: usize,
+    steps: usize,
+    s: &mut CgBlockScratch,
+) {
+    let rows = xb.len() / k;
+    let n = rows * k;
+    // r = b - A x, with b = sum_i c_i y_i since p_ui = 1 on every non-zero.
+    times_dense(&mut s.r[..n], xb, a0, rows, k, -1.0);
+    sparse_residual(xb, y, k, m, first, s);
+    s.p[..n].copy_from_slice(&s.r[..n]);
+    let mut live = 0;
+    for i in 0..rows {
+        let ri = &s.r[i * k..(i + 1) * k];
+        s.rsold[i] = dot(ri, ri);
+        s.active[i] = s.rsold[i] >= CG_EPS;
+        live += usize::from(s.active[i]);
+    }
+    for _ in 0..steps {
+        if live == 0 {
+            break;
+        }
+        times_dense(&mut s.ap[..n], &s.p[..n], a0, rows, k, 1.0);
+        live = sparse_step(xb, y, k, m, first, s);
+    }
+}
+
+/// The non-zeros' part of the first residual of every row of a block.
+#[inline]
+fn sparse_residual(
+    xb: &[f32],
+    y: &[f32],
+    k: usize,
+    m: &CsrRef,
+    first: usize,
+    s: &mut CgBlockScratch,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if simd::avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
+        return unsafe { simd::sparse_residual_avx2(xb, y, k, m, first, s) };
+    }
+    sparse_residual_body(xb, y, k, m, first, s)
+}
+
+#[inline(always)]
+fn sparse_residual_body(
+    xb: &[f32],
+    y: &[f32],
+    k: usize,
+    m: &CsrRef,
+    first: usize,
+    s: &mut CgBlockScratch,
+) {
+    for (i, (xu, r)) in xb.chunks_exact(k).zip(s.r.chunks_exact_mut(k)).enumerate() {
+        let (idx, conf) = m.row(first + i);
+        for (&j, &c) in idx.iter().zip(conf) {
+            let yi = &y[j as usize * k..][..k];
+            axpy(c - (c - 1.0) * dot(yi, xu), yi, r);
+        }
+    }
+}
+
+/// One CG step of every live row of a block, once `ap` holds the dense part of `A p`.
+/// Returns how many rows are still live.
+#[inline]
+fn sparse_step(
+    xb: &mut [f32],
+    y: &[f32],
+    k: usize,
+    m: &CsrRef,
+    first: usize,
+    s: &mut CgBlockScratch,
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if simd::avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above).
+        return unsafe { simd::sparse_step_avx2(xb, y, k, m, first, s) };
+    }
+    sparse_step_body(xb, y, k, m, first, s)
+}
+
+#[inline(always)]
+fn sparse_step_body(
+    xb: &mut [f32],
+    y: &[f32],
+    k: usize,
+    m: &CsrRef,
+    first: usize,
+    s: &mut CgBlockScratch,
+) -> usize {
+    let mut live = 0;
+    let CgBlockScratch {
+        r,
+        p,
+        ap,
+        rsold,
+        active,
+    } = s;
+    for (i, xu) in xb.chunks_exact_mut(k).enumerate() {
+        if !active[i] {
+            continue;
+        }
+        let (r, p, ap) = (
+            &mut r[i * k..(i + 1) * k],
+            &mut p[i * k..(i + 1) * k],
+            &mut ap[i * k..(i + 1) * k],
+        );
+        let (idx, conf) = m.row(first + i);
+        for (&j, &c) in idx.iter().zip(conf) {
+            let yi = &y[j as usize * k..][..k];
+            axpy((c - 1.0) * dot(yi, p), yi, ap);
+        }
+        let pap = dot(p, ap);
+        // Positive whenever A is positive definite and p != 0; stopping keeps NaN out of x
+        // when the inputs break that.
+        if pap.is_nan() || pap <= 0.0 {
+            active[i] = false;
+            continue;
+        }
+        let alpha = rsold[i] / pap;
+        axpy(alpha, p, xu);
+        axpy(-alpha, ap, r);
+        let rsnew = dot(r, r);
+        if rsnew < CG_EPS {
+            active[i] = false;
+            continue;
+        }
+        let beta = rsnew / rsold[i];
+        for (pv, &rv) in p.iter_mut().zip(r.iter()) {
+            *pv = rv + beta * *pv;
+        }
+        rsold[i] = rsnew;
+        live += 1;
+    }
+    live
 }
 
 struct CholScratch {
@@ -756,7 +921,10 @@ fn cholesky_lower(a: &mut [f64], k: usize) -> bool {
 /// their order, so both clones give bit-identical results.
 #[cfg(target_arch = "x86_64")]
 mod simd {
-    use super::{cg_row_body, cholesky_row_body, CgScratch, CholScratch};
+    use super::{
+        cholesky_row_body, sparse_residual_body, sparse_step_body, CgBlockScratch, CholScratch,
+        CsrRef,
+    };
     use std::sync::OnceLock;
 
     pub(super) fn avx2_fma() -> bool {
@@ -767,19 +935,28 @@ mod simd {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn cg_row_avx2(
-        xu: &mut [f32],
+    pub(super) fn sparse_residual_avx2(
+        xb: &[f32],
         y: &[f32],
-        a0: &[f32],
         k: usize,
-        idx: &[u32],
-        conf: &[f32],
-        steps: usize,
-        s: &mut CgScratch,
+        m: &CsrRef,
+        first: usize,
+        s: &mut CgBlockScratch,
     ) {
-        cg_row_body(xu, y, a0, k, idx, conf, steps, s)
+        sparse_residual_body(xb, y, k, m, first, s)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn sparse_step_avx2(
+        xb: &mut [f32],
+        y: &[f32],
+        k: usize,
+        m: &CsrRef,
+        first: usize,
+        s: &mut CgBlockScratch,
+    ) -> usize {
+        sparse_step_body(xb, y, k, m, first, s)
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -809,7 +986,7 @@ mod tests {
     /// on the machine.
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn avx2_clones_match_the_baseline_bit_for_bit() {
+    fn cholesky_clone_matches_the_baseline_bit_for_bit() {
         if !simd::avx2_fma() {
             eprintln!("no AVX2/FMA here: nothing to compare");
             return;
@@ -832,17 +1009,6 @@ mod tests {
                 .collect();
             let x0 = random_vec(&mut rng, k);
             let (mut xa, mut xb) = (x0.clone(), x0.clone());
-            cg_row_body(&mut xa, &y, &a0, k, &idx, &conf, 3, &mut CgScratch::new(k));
-            // SAFETY: AVX2 and FMA were detected above.
-            unsafe {
-                simd::cg_row_avx2(&mut xb, &y, &a0, k, &idx, &conf, 3, &mut CgScratch::new(k))
-            };
-            assert_eq!(
-                xa.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                xb.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                "CG, k = {k}"
-            );
-            let (mut xa, mut xb) = (x0.clone(), x0);
             let oka =
                 cholesky_row_body(&mut xa, &y, &a064, k, &idx, &conf, &mut CholScratch::new(k));
             // SAFETY: as above.
@@ -863,6 +1029,102 @@ mod tests {
                 xb.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                 "Cholesky, k = {k}"
             );
+        }
+    }
+
+    /// A random CSR of `rows` rows over `cols` columns, some rows empty.
+    fn random_csr(rng: &mut impl Rng, rows: usize, cols: usize, density: f32) -> CsrParts {
+        let mut offsets = vec![0u64];
+        let (mut idx, mut conf) = (Vec::new(), Vec::new());
+        for _ in 0..rows {
+            for j in 0..cols as u32 {
+                if rng.random::<f32>() < density {
+                    idx.push(j);
+                    conf.push(1.0 + 10.0 * rng.random::<f32>());
+                }
+            }
+            offsets.push(idx.len() as u64);
+        }
+        (offsets, idx, conf)
+    }
+
+    /// The blocked CG follows the per-row reference step for step; only the summation order
+    /// of the dense products differs (GEMM against mat-vec).
+    #[test]
+    fn blocked_cg_matches_the_per_row_reference() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+        for (k, rows) in [(1usize, 3usize), (8, 64), (33, 150), (128, 130)] {
+            let n_items = 60;
+            let y = random_vec(&mut rng, n_items * k);
+            let yty = gram(&y, k);
+            let (o, i, c) = random_csr(&mut rng, rows, n_items, 0.2);
+            let m = CsrRef::new(&o, &i, &c).unwrap();
+            let x0 = random_vec(&mut rng, rows * k);
+            for steps in [0, 1, 3, 8] {
+                let mut blocked = x0.clone();
+                solve(&mut blocked, &y, &yty, k, &m, 0.1, Solver::Cg { steps }).unwrap();
+                let mut a0 = yty.clone();
+                for d in 0..k {
+                    a0[d * k + d] += 0.1;
+                }
+                let mut s = CgScratch::new(k);
+                for (u, want) in x0.chunks(k).enumerate() {
+                    let mut want = want.to_vec();
+                    let (idx, conf) = m.row(u);
+                    cg_row_body(&mut want, &y, &a0, k, idx, conf, steps, &mut s);
+                    let got = &blocked[u * k..(u + 1) * k];
+                    let scale = want.iter().fold(1e-3f32, |a, v| a.max(v.abs()));
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!(
+                            (g - w).abs() <= 1e-3 * scale,
+                            "k = {k}, steps = {steps}, row {u}: {g} vs {w}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The AVX2 clones of the blocked CG's sparse parts agree bit for bit with the baseline.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn blocked_cg_clones_match_the_baseline_bit_for_bit() {
+        if !simd::avx2_fma() {
+            eprintln!("no AVX2/FMA here: nothing to compare");
+            return;
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for k in [1usize, 7, 8, 33, 128] {
+            let rows = 40;
+            let n_items = 50;
+            let y = random_vec(&mut rng, n_items * k);
+            let (o, i, c) = random_csr(&mut rng, rows, n_items, 0.3);
+            let m = CsrRef::new(&o, &i, &c).unwrap();
+            let x0 = random_vec(&mut rng, rows * k);
+            let mut sa = CgBlockScratch::new(k);
+            sa.r[..rows * k].copy_from_slice(&random_vec(&mut rng, rows * k));
+            sa.p[..rows * k].copy_from_slice(&random_vec(&mut rng, rows * k));
+            sa.ap[..rows * k].copy_from_slice(&random_vec(&mut rng, rows * k));
+            sa.rsold.fill(1.0);
+            sa.active.fill(true);
+            let mut sb = CgBlockScratch::new(k);
+            for (dst, src) in [(&mut sb.r, &sa.r), (&mut sb.p, &sa.p), (&mut sb.ap, &sa.ap)] {
+                dst.copy_from_slice(src);
+            }
+            sb.rsold.copy_from_slice(&sa.rsold);
+            sb.active.copy_from_slice(&sa.active);
+            let (mut xa, mut xb) = (x0.clone(), x0);
+            sparse_residual_body(&xa, &y, k, &m, 0, &mut sa);
+            // SAFETY: AVX2 and FMA were detected above.
+            unsafe { simd::sparse_residual_avx2(&xb, &y, k, &m, 0, &mut sb) };
+            let la = sparse_step_body(&mut xa, &y, k, &m, 0, &mut sa);
+            // SAFETY: as above.
+            let lb = unsafe { simd::sparse_step_avx2(&mut xb, &y, k, &m, 0, &mut sb) };
+            assert_eq!(la, lb);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&xa), bits(&xb), "x, k = {k}");
+            assert_eq!(bits(&sa.r), bits(&sb.r), "r, k = {k}");
+            assert_eq!(bits(&sa.p), bits(&sb.p), "p, k = {k}");
         }
     }
 
