@@ -285,7 +285,35 @@ pub fn loss(x: &[f32], y: &[f32], k: usize, m: &CsrRef, lambda: f32) -> Result<f
     let all_cells: f64 = gx.iter().zip(&gy).map(|(a, b)| a * b).sum();
     let trace = |g: &[f64]| (0..k).map(|d| g[d * k + d]).sum::<f64>();
     let reg = f64::from(lambda) * (trace(&gx) + trace(&gy));
-    let corrections = tree_reduce(
+    let corrections = corrections_sum(x, y, k, m);
+    Ok(all_cells + corrections + reg)
+}
+
+/// The non-zeros' part of [`loss`]: the sum over stored cells of `c (1 - s)^2 - s^2` with
+/// `s = x_u . y_i`. A distributed trainer adds these over row blocks and builds the rest from
+/// the all-reduced Gram matrices.
+pub fn loss_corrections(x: &[f32], y: &[f32], k: usize, m: &CsrRef) -> Result<f64, AlsError> {
+    if k == 0 {
+        return Err(AlsError::ZeroRank);
+    }
+    m.check_structure()?;
+    check_len("x", x.len(), m.rows().checked_mul(k))?;
+    let n_cols = rows_of("y", y.len(), k)?;
+    m.check_columns(n_cols)?;
+    Ok(corrections_sum(x, y, k, m))
+}
+
+/// `F^T F` in f64 (row-major k x k), the partial Gram matrix of one block of rows.
+pub fn gram_f64(factors: &[f32], k: usize) -> Result<Vec<f64>, AlsError> {
+    if k == 0 {
+        return Err(AlsError::ZeroRank);
+    }
+    rows_of("factors", factors.len(), k)?;
+    Ok(gram64(factors, k))
+}
+
+fn corrections_sum(x: &[f32], y: &[f32], k: usize, m: &CsrRef) -> f64 {
+    tree_reduce(
         0,
         m.rows(),
         LOSS_LEAF_ROWS,
@@ -304,8 +332,7 @@ pub fn loss(x: &[f32], y: &[f32], k: usize, m: &CsrRef, lambda: f32) -> Result<f
             acc
         },
         &|a, b| a + b,
-    );
-    Ok(all_cells + corrections + reg)
+    )
 }
 
 /// An owned CSR as (offsets, indices, confidence), the parts a [`CsrRef`] borrows.
