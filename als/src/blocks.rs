@@ -70,7 +70,7 @@ pub struct Block {
 /// overlapping inputs counts its plays once per read: the caller's inputs never overlap, so a
 /// repeat only comes from a table that itself lists a cell twice, whose plays add up).
 pub fn merge_cells(mut cells: Vec<(u32, u32, f32)>) -> Vec<(u32, u32, f32)> {
-    cells.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    cells.sort_unstable_by_key(|c| (c.0, c.1));
     let mut out: Vec<(u32, u32, f32)> = Vec::with_capacity(cells.len());
     for c in cells {
         match out.last_mut() {

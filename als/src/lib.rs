@@ -10,6 +10,8 @@
 //! After every iteration the loss is assembled from per-block parts, validation users are
 //! folded in and scored across the item blocks, and a [`Checkpoints`] implementation stores
 //! the factors. All messages travel through one small timely dataflow ([`mailbox`]).
+//! A trained model is put to use by [`model`]: held-out users folded in, top-N lists, and
+//! item-to-item similarity.
 //!
 //! Rows start from a seeded function of (seed, side, row), so the same seed gives the same
 //! factors for any number of workers, up to the order of floating-point sums in the Gram
@@ -18,9 +20,11 @@
 pub mod blocks;
 pub mod confidence;
 pub mod mailbox;
+pub mod model;
 pub mod train;
 
 pub use confidence::Confidence;
+pub use model::WmfModel;
 pub use train::{
     train, Checkpoints, Factors, IterationReport, LocalInput, NoCheckpoints, Params, Resume, Shape,
     Trained,

@@ -107,6 +107,11 @@ pub struct IterationReport {
 
 /// Stores the factors after an iteration; called on every worker.
 pub trait Checkpoints {
+    /// Called on every worker once the blocks are built, with the number of training cells
+    /// over all workers.
+    fn begin(&mut self, _training_cells: u64) -> Result<(), String> {
+        Ok(())
+    }
     /// Store this worker's rows after `report.iteration` iterations.
     fn save(
         &mut self,
@@ -137,7 +142,7 @@ pub struct Trained {
     pub items: Factors,
     /// Reports of the iterations run here (after a resume, only the new ones).
     pub reports: Vec<IterationReport>,
-    /// Training cells held by this worker's user block.
+    /// Training cells over all workers.
     pub nnz: u64,
 }
 
@@ -387,14 +392,20 @@ fn setup(
         }
         users.csr.as_ref()?;
         items.csr.as_ref()?;
-        let mut x = vec![0f32; n_users * k];
-        for (l, row) in x.chunks_mut(k).enumerate() {
-            init_row(params.seed, 0, blocks::global(l, w, peers), row);
-        }
-        let mut y = vec![0f32; n_items * k];
-        for (l, row) in y.chunks_mut(k).enumerate() {
-            init_row(params.seed, 1, blocks::global(l, w, peers), row);
-        }
+        // Rows without training cells (held-out users, items only they played) start and
+        // stay at zero, the exact solution of their empty rows: they must not leak random
+        // initial values into the other side's Gram matrix, nor into stored factors.
+        let start = |side: u64, block: &Block| {
+            let mut v = vec![0f32; block.own * k];
+            for (l, row) in v.chunks_mut(k).enumerate() {
+                if block.csr.offsets[l + 1] > block.csr.offsets[l] {
+                    init_row(params.seed, side, blocks::global(l, w, peers), row);
+                }
+            }
+            v
+        };
+        let x = start(0, &users);
+        let y = start(1, &items);
         Ok(State {
             w,
             peers,
@@ -497,7 +508,7 @@ pub fn train(
     shape: Shape,
     input: LocalInput,
     params: &Params,
-    resume: Option<Resume>,
+    resume: Option<&Resume>,
     checkpoints: &mut dyn Checkpoints,
 ) -> Result<Trained, TrainError> {
     params.check()?;
@@ -505,9 +516,12 @@ pub fn train(
     let t0 = Instant::now();
     let mut s = setup(&mut mb, worker, shape, input, params)?;
     let k = s.k;
+    let nnz = mb.all_sum(worker, vec![s.users.csr.nnz() as f64])[0] as u64;
+    let begun = checkpoints.begin(nnz);
+    agree(&mut mb, worker, begun.map_err(TrainError::Checkpoint))?;
     let mut start = 0;
     if let Some(r) = resume {
-        let loaded = load(&mut s, &r);
+        let loaded = load(&mut s, r);
         agree(&mut mb, worker, loaded)?;
         start = r.completed;
     }
@@ -599,7 +613,7 @@ pub fn train(
         users: factors_of(&s.x, s.w, s.peers, k),
         items: factors_of(&s.y, s.w, s.peers, k),
         reports,
-        nnz: s.users.csr.nnz(),
+        nnz,
     })
 }
 
@@ -750,7 +764,7 @@ fn validate_block(
     }
     let received = mb.round(
         worker,
-        scatter(candidates, s.peers, |c| c.0, |c| Body::Candidates(c)),
+        scatter(candidates, s.peers, |c| c.0, Body::Candidates),
     );
     let mut per_user: BTreeMap<u32, Vec<(f32, u32)>> = BTreeMap::new();
     for e in received {

@@ -216,6 +216,20 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
                 .insert("context".into(), t.elapsed().as_secs_f64());
         }
     }
+    if summary.error.is_none() && config.als.enabled {
+        set_status(state, &job_id, "als", "");
+        let t = Instant::now();
+        match als_phase(state, &job_id, &config, &layout, &members).await {
+            Ok(v) => summary.als = Some(v),
+            Err(e) => {
+                error!(job = job_id, error = %e, "ALS phase failed");
+                summary.error = Some(format!("ALS phase failed: {e}"));
+            }
+        }
+        summary
+            .phase_seconds
+            .insert("als".into(), t.elapsed().as_secs_f64());
+    }
     if summary.error.is_none() && config.eval.enabled {
         set_status(state, &job_id, "evaluating", "");
         let t_eval = Instant::now();
@@ -349,6 +363,61 @@ async fn context_phase(
     )
     .await?;
     Ok(())
+}
+
+/// Trains WMF by ALS on all members, which form a timely cluster on the aggregation's
+/// addresses again. Returns `als/state.json` as member 0 wrote it.
+async fn als_phase(
+    state: &CoordinatorState,
+    job_id: &str,
+    config: &JobConfig,
+    layout: &JobLayout,
+    members: &[crate::server::WorkerEntry],
+) -> Result<serde_json::Value, JobError> {
+    let config_toml = config.to_toml();
+    let peers: Vec<String> = members
+        .iter()
+        .map(|m| m.info.timely_address.clone())
+        .collect();
+    let mut tasks = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let task_id = format!("{job_id}/als/{i}");
+        state.queue_task(
+            &m.id,
+            v1::Task {
+                job_id: job_id.to_string(),
+                task_id: task_id.clone(),
+                kind: Some(v1::task::Kind::Als(v1::AlsTask {
+                    process_index: i as u32,
+                    peers: peers.clone(),
+                    threads: config.cluster.threads as u32,
+                    config_toml: config_toml.clone(),
+                    output_url: layout.root.url.clone(),
+                })),
+            },
+        );
+        tasks.push((task_id, m.id.clone()));
+    }
+    let results = watch(
+        state,
+        &tasks,
+        job_id,
+        Watch {
+            phase: "als",
+            input_bytes: 0,
+            shards_total: 0,
+            progress_bars: false,
+            lease_ms: config.cluster.lease_ms,
+        },
+    )
+    .await?;
+    let json = results
+        .iter()
+        .find(|r| r.task_id.ends_with("/als/0"))
+        .map(|r| r.als_json.clone())
+        .unwrap_or_default();
+    serde_json::from_str(&json)
+        .map_err(|e| JobError::Output(format!("ALS phase returned no state: {e}")))
 }
 
 /// Hands every member its held-out users, waits for the per-user rows, reduces them and
@@ -552,6 +621,7 @@ async fn watch(
     let started = Instant::now();
     let lease = Duration::from_millis(lease_ms);
     let ids: Vec<String> = tasks.iter().map(|t| t.0.clone()).collect();
+    let mut last_iteration = 0.0;
     loop {
         let notified = state.events.notified();
         let mut failure: Option<JobError> = None;
@@ -575,6 +645,16 @@ async fn watch(
                     continue;
                 }
                 if let Some(p) = reg.progress.get(task_id) {
+                    let gauge =
+                        |name: &str| p.gauges.iter().find(|g| g.name == name).map(|g| g.value);
+                    if let (Some(it), Some(loss)) = (gauge("als.iteration"), gauge("als.loss")) {
+                        if it > last_iteration {
+                            last_iteration = it;
+                            let ndcg = gauge("als.validation_ndcg");
+                            info!(job = job_id, iteration = it, loss, ndcg, "ALS iteration");
+                            telemetry::set_training(job_id, "WMF-ALS", it, loss, ndcg);
+                        }
+                    }
                     for c in &p.counters {
                         match c.name.as_str() {
                             "bytes_read" => bytes += c.value,

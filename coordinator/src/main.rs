@@ -105,6 +105,20 @@ enum Command {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Tracks most similar to a track by cosine of a finished job's WMF-ALS item factors.
+    Similar {
+        /// A job root (`<output.url>/<job id>`) or an output URL (its latest job with WMF-ALS).
+        #[arg(long)]
+        job: String,
+        /// LFM-1b track id.
+        #[arg(long)]
+        track: u32,
+        #[arg(long, default_value_t = 20)]
+        n: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -190,6 +204,12 @@ fn main() -> Result<()> {
                 overrides,
                 no_wait,
             } => submit(coordinator, config, overrides, no_wait).await,
+            Command::Similar {
+                job,
+                track,
+                n,
+                json,
+            } => similar(&job, track, n, json).await,
         }
     })
 }
@@ -257,7 +277,9 @@ async fn run_local_or_cluster(
             log_dir.as_deref(),
             // An upper bound: member 0 also runs the archetype task; the others leave when the
             // coordinator shuts down.
-            1 + 2 * usize::from(cfg.archetypes.enabled) + usize::from(cfg.eval.enabled),
+            1 + 2 * usize::from(cfg.archetypes.enabled)
+                + usize::from(cfg.als.enabled)
+                + usize::from(cfg.eval.enabled),
         )?)
     } else {
         info!(workers = cfg.cluster.workers, addr = %srv.addr, "waiting for workers to register");
@@ -358,6 +380,66 @@ spawn_local_workers = true
     );
     let summary = run_local_or_cluster(cfg, Some(logs), true).await?;
     finish(summary, Some(dir.join("summary.json")))
+}
+
+async fn similar(job: &str, track: u32, n: usize, json: bool) -> Result<()> {
+    use archetype_worker::query::{resolve_job, similar_tracks, TrackInfo};
+    let root = resolve_job(job).await.map_err(anyhow::Error::msg)?;
+    let (query, found) = similar_tracks(&root, track, n)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let label = |t: &TrackInfo| {
+        format!(
+            "{} - {}",
+            t.artist_name.as_deref().unwrap_or("?"),
+            t.name.as_deref().unwrap_or("?")
+        )
+    };
+    if json {
+        let rows: Vec<serde_json::Value> = found
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "track_id": s.track.track_id,
+                    "artist_id": s.track.artist_id,
+                    "name": s.track.name,
+                    "artist_name": s.track.artist_name,
+                    "train_plays": s.track.train_plays,
+                    "cosine": s.cosine,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "job": root.url,
+            "track_id": query.track_id,
+            "name": query.name,
+            "artist_name": query.artist_name,
+            "similar": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "tracks like {} ({}), by cosine of the WMF-ALS item factors of {}",
+        query.track_id,
+        label(&query),
+        root.url
+    );
+    println!(
+        "{:>4}  {:>10}  {:>7}  {:>11}  track",
+        "rank", "track_id", "cosine", "train plays"
+    );
+    for (r, s) in found.iter().enumerate() {
+        println!(
+            "{:>4}  {:>10}  {:>7.4}  {:>11}  {}",
+            r + 1,
+            s.track.track_id,
+            s.cosine,
+            s.track.train_plays,
+            label(&s.track)
+        );
+    }
+    Ok(())
 }
 
 async fn serve(listen: String, heartbeat_ms: u64, lease_ms: u64) -> Result<()> {

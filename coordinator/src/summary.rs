@@ -83,6 +83,9 @@ pub struct JobSummary {
     /// The archetype phase's result, once it has run (details in `archetypes/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archetypes: Option<archetype_job::ArchetypeSummary>,
+    /// The ALS phase's `als/state.json` (settings, iterations, loss and validation NDCG).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub als: Option<serde_json::Value>,
 }
 
 impl JobSummary {
@@ -192,6 +195,7 @@ impl JobSummary {
             outputs,
             report: None,
             archetypes: None,
+            als: None,
         }
     }
 
@@ -287,12 +291,27 @@ impl JobSummary {
                 100.0 * a.variance_kept
             );
         }
+        if let Some(a) = &self.als {
+            let last = a["reports"].as_array().and_then(|r| r.last());
+            let _ = writeln!(
+                s,
+                "  WMF-ALS     {} iterations of {}, k = {}, {} training cells; loss {:.4e}, validation NDCG@100 {}",
+                a["completed"],
+                a["iterations"],
+                a["settings"]["factors"],
+                a["nnz"],
+                last.and_then(|r| r["loss"].as_f64()).unwrap_or(f64::NAN),
+                last.and_then(|r| r["ndcg"].as_f64())
+                    .map_or("-".to_string(), |v| format!("{v:.4}"))
+            );
+        }
         let phases: Vec<String> = [
             "plan",
             "wait_for_workers",
             "aggregate",
             "archetypes",
             "context",
+            "als",
             "evaluate",
             "total",
         ]

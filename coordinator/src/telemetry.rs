@@ -22,6 +22,9 @@
 //! | `archetype_shards_total` | `job` | [`set_progress`] | shards planned |
 //! | `archetype_events_per_second` | `job` | [`set_progress`] | current read rate |
 //! | `archetype_workers_alive` | `job` | [`set_progress`] | cluster members holding a lease |
+//! | `archetype_training_iteration` | `job`, `model` | [`set_training`] | iterations completed |
+//! | `archetype_training_loss` | `job`, `model` | [`set_training`] | training loss after the last one |
+//! | `archetype_validation_ndcg` | `job`, `model` | [`set_training`] | validation NDCG@100 after the last one |
 //! | `archetype_eval_metric` | `job`, `model`, `metric` | [`set_metric_value`] | an evaluation result, e.g. `metric="NDCG@100"` |
 //!
 //! The `*_total` metrics are gauges, not counters, although they only grow: workers report
@@ -56,6 +59,9 @@ use tokio::task::JoinHandle;
 const JOB_INFO: &str = "archetype_job_info";
 const JOB_PHASE: &str = "archetype_job_phase";
 const PHASE_SECONDS: &str = "archetype_phase_seconds";
+const TRAINING_ITERATION: &str = "archetype_training_iteration";
+const TRAINING_LOSS: &str = "archetype_training_loss";
+const VALIDATION_NDCG: &str = "archetype_validation_ndcg";
 const EVENTS_READ: &str = "archetype_events_read_total";
 const BYTES_READ: &str = "archetype_bytes_read_total";
 const ROWS_REJECTED: &str = "archetype_rows_rejected_total";
@@ -153,6 +159,18 @@ fn install() -> Result<PrometheusHandle, TelemetryError> {
 
 /// The `# HELP` lines; registered once, right after the recorder is installed.
 fn describe_all() {
+    describe_gauge!(
+        TRAINING_ITERATION,
+        "Iterations a training model has completed."
+    );
+    describe_gauge!(
+        TRAINING_LOSS,
+        "Training loss after the model's last iteration."
+    );
+    describe_gauge!(
+        VALIDATION_NDCG,
+        "Validation NDCG@100 after the model's last validated iteration."
+    );
     describe_gauge!(
         JOB_INFO,
         "Always 1; the job label names a job this coordinator runs."
@@ -319,6 +337,16 @@ pub fn set_progress(job: &str, p: &ProgressSample) {
     set(SHARDS_TOTAL, p.shards_total as f64);
     set(EVENTS_PER_SECOND, p.events_per_second);
     set(WORKERS_ALIVE, p.workers_alive as f64);
+}
+
+/// Records a training model's last iteration.
+pub fn set_training(job: &str, model: &str, iteration: f64, loss: f64, ndcg: Option<f64>) {
+    let labels = [("job", job.to_string()), ("model", model.to_string())];
+    gauge!(TRAINING_ITERATION, &labels).set(iteration);
+    gauge!(TRAINING_LOSS, &labels).set(loss);
+    if let Some(n) = ndcg {
+        gauge!(VALIDATION_NDCG, &labels).set(n);
+    }
 }
 
 /// Records an evaluation result: `archetype_eval_metric{job, model, metric}`, e.g.

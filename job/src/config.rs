@@ -40,6 +40,8 @@ pub struct JobConfig {
     pub eval: EvalConfig,
     #[serde(default)]
     pub archetypes: ArchetypeConfig,
+    #[serde(default)]
+    pub als: AlsConfig,
 }
 
 fn default_name() -> String {
@@ -275,6 +277,62 @@ impl Default for ArchetypeConfig {
     }
 }
 
+/// Weighted matrix factorisation by ALS (Hu et al. 2008) on the training users' play counts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlsConfig {
+    pub enabled: bool,
+    pub factors: usize,
+    /// L2 regularisation of both sides.
+    pub lambda: f32,
+    pub iterations: usize,
+    /// `cg` (warm-started conjugate gradient, as implicit) or `cholesky` (exact).
+    pub solver: AlsSolver,
+    pub cg_steps: usize,
+    /// `log`: c = 1 + alpha ln(1 + r / eps) (van den Oord et al., eq. 2); `linear`: 1 + alpha r.
+    pub confidence: ConfidenceKind,
+    pub alpha: f32,
+    pub eps: f32,
+    pub seed: u64,
+    /// Validation NDCG after every this many iterations (and after the last); 0: never.
+    pub validate_every: usize,
+    /// Continue from `als/state.json` when the job root holds one from the same settings.
+    pub resume: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlsSolver {
+    Cg,
+    Cholesky,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfidenceKind {
+    Log,
+    Linear,
+}
+
+impl Default for AlsConfig {
+    fn default() -> Self {
+        AlsConfig {
+            enabled: true,
+            factors: 128,
+            lambda: 0.1,
+            iterations: 15,
+            solver: AlsSolver::Cg,
+            cg_steps: 3,
+            confidence: ConfidenceKind::Log,
+            alpha: 2.0,
+            eps: 1.0,
+            seed: 42,
+            validate_every: 1,
+            resume: true,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
@@ -420,6 +478,16 @@ impl JobConfig {
         }
         if !(a.idf_threshold.is_finite() && a.idf_threshold >= 0.0) {
             return bad("archetypes.idf_threshold must be a number >= 0");
+        }
+        let m = &self.als;
+        if m.factors == 0 || m.cg_steps == 0 {
+            return bad("als.factors and als.cg_steps must be at least 1");
+        }
+        if !(m.lambda.is_finite() && m.lambda >= 0.0) {
+            return bad("als.lambda must be a number >= 0");
+        }
+        if !(m.alpha.is_finite() && m.alpha >= 0.0 && m.eps.is_finite() && m.eps > 0.0) {
+            return bad("als.alpha must be a number >= 0 and als.eps a number > 0");
         }
         Ok(())
     }

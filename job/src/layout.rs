@@ -27,6 +27,17 @@ pub const CLUSTERS_JSON: &str = "archetypes/clusters.json";
 pub const CLUSTERS_CSV: &str = "archetypes/clusters.csv";
 pub const TOP_TRACKS_CSV: &str = "archetypes/top_tracks.csv";
 pub const GRID_CSV: &str = "archetypes/grid.csv";
+/// WMF-ALS: factor rows as `<side>/part-NNNNN.parquet` (idx u32, factors list<f32>), one part
+/// per timely worker, and as one `.npy` matrix per side for Python (row = dense index).
+pub const ALS_USER_FACTORS: &str = "als/factors/users";
+pub const ALS_ITEM_FACTORS: &str = "als/factors/items";
+pub const ALS_USER_NPY: &str = "als/user_factors.npy";
+pub const ALS_ITEM_NPY: &str = "als/item_factors.npy";
+/// The last committed iteration, the settings and the per-iteration figures; its presence
+/// means the factors under `als/factors` are complete.
+pub const ALS_STATE: &str = "als/state.json";
+/// Per-iteration checkpoints: `als/checkpoints/iter-NNNN/{users,items}/part-NNNNN.parquet`.
+pub const ALS_CHECKPOINTS: &str = "als/checkpoints";
 /// Figures (`<name>.png` and `<name>.svg`), written with the report.
 pub const FIGURES: &str = "report/figures";
 

@@ -14,6 +14,8 @@ pub mod store;
 pub mod wire;
 
 pub use clusters::{ArchetypeSummary, CountryClusters};
-pub use config::{ArchetypeConfig, ConfigError, JobConfig, PcaSolver};
+pub use config::{
+    AlsConfig, AlsSolver, ArchetypeConfig, ConfidenceKind, ConfigError, JobConfig, PcaSolver,
+};
 pub use layout::JobLayout;
 pub use store::{open_url, StoreError, StoreUrl};

@@ -20,6 +20,7 @@ use crate::tables::{self, col, StrCol, U32Col, U64Col};
 pub const MP_GLOBAL: &str = "MP global";
 pub const MP_COUNTRY: &str = "MP country";
 pub const MP_CLUSTER: &str = "MP cluster";
+pub const WMF_ALS: &str = "WMF-ALS";
 
 /// One user's metrics under one model.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,6 +59,8 @@ struct HeldOutUser {
     /// Sorted track indices given as input, and those to be found.
     input: Vec<u32>,
     target: Vec<u32>,
+    /// (track, plays) of the input, for models that weigh plays.
+    input_plays: Vec<(u32, f32)>,
 }
 
 fn country_code(c: &str) -> Option<u32> {
@@ -148,6 +151,7 @@ pub async fn evaluate(
                     country: (!country.is_null(i)).then(|| country.value(i).to_string()),
                     input: Vec::new(),
                     target: Vec::new(),
+                    input_plays: Vec::new(),
                 },
             );
         }
@@ -164,6 +168,7 @@ pub async fn evaluate(
             if let Some(h) = users.get_mut(&u.value(i)) {
                 if inp.value(i) > 0 {
                     h.input.push(t.value(i));
+                    h.input_plays.push((t.value(i), inp.value(i) as f32));
                 }
                 if tgt.value(i) > 0 {
                     h.target.push(t.value(i));
@@ -172,19 +177,29 @@ pub async fn evaluate(
         }
     }
 
-    let mut mp_global = ModelResult::new(MP_GLOBAL, ks, catalogue);
-    let mut mp_country = ModelResult::new(MP_COUNTRY, ks, catalogue);
-    let mut mp_cluster = ModelResult::new(MP_CLUSTER, ks, catalogue);
-    let no_exclusion: Vec<u32> = Vec::new();
-    for (&user_idx, h) in users.iter_mut() {
+    for h in users.values_mut() {
         h.input.sort_unstable();
         h.target.sort_unstable();
         h.target.dedup();
-        let exclude = if cfg.eval.exclude_input {
-            &h.input
-        } else {
-            &no_exclusion
-        };
+    }
+    let exclusions: Vec<Vec<u32>> = users
+        .values()
+        .map(|h| {
+            if cfg.eval.exclude_input {
+                h.input.clone()
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    let wmf = wmf_rankings(root, cfg, &users, &exclusions, catalogue, max_k).await?;
+
+    let mut mp_global = ModelResult::new(MP_GLOBAL, ks, catalogue);
+    let mut mp_country = ModelResult::new(MP_COUNTRY, ks, catalogue);
+    let mut mp_cluster = ModelResult::new(MP_CLUSTER, ks, catalogue);
+    let mut wmf_model = ModelResult::new(WMF_ALS, ks, catalogue);
+    for (pos, (&user_idx, h)) in users.iter().enumerate() {
+        let exclude = &exclusions[pos];
         let g = global.recommend(max_k, exclude);
         let ranker = h
             .country
@@ -211,6 +226,12 @@ pub async fn evaluate(
                 None => mp_cluster.score(user_idx, h, &g, ks, true),
             }
         }
+        if let Ok(r) = &wmf {
+            wmf_model.score(user_idx, h, &r[pos], ks, false);
+        }
+    }
+    if let Err(reason) = wmf {
+        wmf_model.unavailable = Some(reason);
     }
     if by_cluster.is_none() {
         mp_cluster.unavailable = Some(
@@ -220,10 +241,44 @@ pub async fn evaluate(
         );
     }
     Ok(EvalOutcome {
-        models: vec![mp_global, mp_country, mp_cluster],
+        models: vec![mp_global, mp_country, mp_cluster, wmf_model],
         catalogue,
         users: users.len() as u64,
     })
+}
+
+/// WMF-ALS top-`n` lists of every user (in `users` order), each folded in from their input
+/// plays against the trained item factors; `Ok(Err(reason))` when the model was not trained.
+async fn wmf_rankings(
+    root: &StoreUrl,
+    cfg: &JobConfig,
+    users: &BTreeMap<u32, HeldOutUser>,
+    exclusions: &[Vec<u32>],
+    catalogue: usize,
+    n: usize,
+) -> Result<Result<Vec<Vec<u32>>, String>, String> {
+    if !cfg.als.enabled {
+        return Ok(Err(
+            "als.enabled = false: WMF-ALS was not trained".to_string()
+        ));
+    }
+    let model = crate::als::load_model(root).await?;
+    if model.items() != catalogue {
+        return Err(format!(
+            "the WMF-ALS item factors have {} rows, the catalogue {catalogue} tracks",
+            model.items()
+        ));
+    }
+    let cells: Vec<Vec<(u32, f32)>> = users.values().map(|h| h.input_plays.clone()).collect();
+    let ranked = tokio::task::block_in_place(|| {
+        let x = model.fold_in(&cells)?;
+        model.recommend(&x, n, exclusions)
+    })
+    .map_err(|e| format!("WMF-ALS scoring: {e}"))?;
+    Ok(Ok(ranked
+        .into_iter()
+        .map(|r| r.into_iter().map(|(i, _)| i).collect())
+        .collect()))
 }
 
 impl ModelResult {

@@ -18,12 +18,16 @@
 //! 6. [`archetypes`] (a later task, one member) clusters the countries from the aggregated
 //!    country profiles and writes the archetype tables and figures; then [`context`] (every
 //!    member) computes its users' context features from the clusters' and countries' centroids.
-//! 7. [`evaluate`] (a later task) scores this member's held-out users with every available
+//! 7. [`als`] (every member, one timely cluster again) trains WMF by ALS on the training
+//!    users and stores factors, checkpoints and `.npy` matrices.
+//! 8. [`evaluate`] (a later task) scores this member's held-out users with every available
 //!    model and returns one metric row per user.
 //!
+//! [`query`] answers questions about a finished job (similar tracks) from its stored models.
 //! [`reference`] is a plain single-threaded implementation of the same aggregation, the oracle
 //! of the tests.
 
+pub mod als;
 pub mod archetypes;
 pub mod context;
 pub mod dataflow;
@@ -31,6 +35,7 @@ pub mod evaluate;
 pub mod ingest;
 pub mod outcome;
 pub mod pairs;
+pub mod query;
 pub mod reference;
 pub mod service;
 pub mod split;

@@ -222,6 +222,10 @@ async fn run_task(
             run_context(&mut result, task, ct).await;
             return result;
         }
+        Some(Kind::Als(at)) => {
+            run_als(client, &mut result, task, at).await;
+            return result;
+        }
         None => {
             result.error = "unknown task kind".to_string();
             return result;
@@ -274,6 +278,7 @@ async fn run_task(
                     task_id: task.task_id.clone(),
                     phase: progress.stage_name().to_string(),
                     counters: progress.snapshot().into_iter().map(|(name, value)| v1::Counter { name, value }).collect(),
+                    gauges: Vec::new(),
                 };
                 if let Err(e) = client.report_progress(report).await {
                     warn!(error = %e, "cannot report progress");
@@ -384,6 +389,87 @@ async fn run_archetypes(result: &mut v1::TaskResult, task: &v1::Task, at: &v1::A
         Err(e) => {
             error!(task = task.task_id, error = %e, "archetype task failed");
             result.error = e;
+        }
+    }
+}
+
+/// This member's part of WMF-ALS training; reports the last iteration's figures as gauges.
+async fn run_als(
+    client: &mut CoordinatorClient<Channel>,
+    result: &mut v1::TaskResult,
+    task: &v1::Task,
+    at: &v1::AlsTask,
+) {
+    let (config, _root) = match task_setup(&at.config_toml, &at.output_url) {
+        Ok(x) => x,
+        Err(e) => {
+            result.error = e;
+            return;
+        }
+    };
+    let phase = crate::als::AlsPhase {
+        process_index: at.process_index as usize,
+        peers: at.peers.clone(),
+        threads: at.threads.max(1) as usize,
+        config,
+        root: at.output_url.clone(),
+    };
+    info!(
+        task = task.task_id,
+        process = at.process_index,
+        "ALS task started"
+    );
+    let t0 = std::time::Instant::now();
+    let progress = Arc::new(crate::als::AlsProgress::default());
+    let p2 = progress.clone();
+    let rt = tokio::runtime::Handle::current();
+    let mut handle = tokio::task::spawn_blocking(move || crate::als::run_phase(phase, p2, rt));
+    let outcome = loop {
+        tokio::select! {
+            r = &mut handle => break r,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                let last = progress.last.lock().ok().and_then(|g| g.clone());
+                let mut gauges = Vec::new();
+                if let Some(r) = last {
+                    gauges.push(v1::Gauge { name: "als.iteration".into(), value: r.iteration as f64 });
+                    gauges.push(v1::Gauge { name: "als.loss".into(), value: r.loss });
+                    if let Some(n) = r.ndcg {
+                        gauges.push(v1::Gauge { name: "als.validation_ndcg".into(), value: n });
+                    }
+                }
+                let report = v1::ProgressReport {
+                    worker_id: result.worker_id.clone(),
+                    task_id: task.task_id.clone(),
+                    phase: "als".into(),
+                    counters: Vec::new(),
+                    gauges,
+                };
+                if let Err(e) = client.report_progress(report).await {
+                    warn!(error = %e, "cannot report progress");
+                }
+            }
+        }
+    };
+    match outcome {
+        Ok(Ok(o)) => {
+            result.als_json = o.state_json;
+            result.counters.push(v1::Counter {
+                name: "als.resumed_from".into(),
+                value: o.resumed_from as u64,
+            });
+            result
+                .phase_seconds
+                .insert("als".into(), t0.elapsed().as_secs_f64());
+            result.ok = true;
+            info!(task = task.task_id, "ALS task finished");
+        }
+        Ok(Err(e)) => {
+            error!(task = task.task_id, error = %e, "ALS task failed");
+            result.error = e;
+        }
+        Err(join) => {
+            result.error = format!("ALS thread panicked: {join}");
+            error!(task = task.task_id, error = %result.error, "ALS task failed");
         }
     }
 }

@@ -350,6 +350,53 @@ pub async fn read_table_parts(
     Ok(out)
 }
 
+/// Rows of a table directory, from the Parquet footers alone (no column data is fetched).
+pub async fn count_rows(table_dir: &StoreUrl) -> Result<u64, TableError> {
+    use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+    let rerr = |message: String| TableError::Read {
+        url: table_dir.url.clone(),
+        message,
+    };
+    let metas: Vec<_> = table_dir
+        .store
+        .list(Some(&table_dir.path))
+        .try_collect()
+        .await
+        .map_err(|e| rerr(e.to_string()))?;
+    let mut rows = 0u64;
+    for m in metas
+        .iter()
+        .filter(|m| m.location.as_ref().ends_with(".parquet"))
+    {
+        let bad = |e: String| rerr(format!("{}: {e}", m.location));
+        let fetch = |range: std::ops::Range<u64>| async move {
+            table_dir
+                .store
+                .get_range(&m.location, range)
+                .await
+                .map_err(|e| bad(e.to_string()))
+        };
+        if m.size < 8 {
+            return Err(bad(format!("{} bytes is too short for Parquet", m.size)));
+        }
+        let tail = fetch(m.size - 8..m.size).await?;
+        let footer = FooterTail::try_from(&tail[..]).map_err(|e| bad(e.to_string()))?;
+        let len = footer.metadata_length() as u64;
+        if len + 8 > m.size {
+            return Err(bad(format!(
+                "footer of {len} bytes in a {}-byte file",
+                m.size
+            )));
+        }
+        let meta = fetch(m.size - 8 - len..m.size - 8).await?;
+        let decoded =
+            ParquetMetaDataReader::decode_metadata(&meta).map_err(|e| bad(e.to_string()))?;
+        rows += u64::try_from(decoded.file_metadata().num_rows())
+            .map_err(|_| bad("negative row count".to_string()))?;
+    }
+    Ok(rows)
+}
+
 /// Typed column access for tests and reports.
 pub fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, TableError> {
     batch

@@ -3,36 +3,15 @@
 //! and equal to a naive recomputation.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::sync::Arc;
 
-use archetype_datagen::{generate, GeneratorConfig};
-use archetype_job::config::{FilterConfig, SplitProtocol};
-use archetype_job::{open_url, JobConfig, StoreUrl};
+use archetype_job::config::SplitProtocol;
+use archetype_job::{JobConfig, StoreUrl};
 use archetype_worker::evaluate::{evaluate, MP_COUNTRY, MP_GLOBAL};
 use archetype_worker::split::Split;
 use archetype_worker::tables::{col, read_table, StrCol, U32Col, U64Col};
-use archetype_worker::{run_aggregation, AggregateParams, ClusterSpec, Progress};
 
-fn config(data: &Path, protocol: SplitProtocol) -> JobConfig {
-    let mut c = JobConfig::from_toml(&format!(
-        "[input]\nevents = [\"{d}/LFM-1b_LEs.txt\"]\nusers = \"{d}/LFM-1b_users.txt\"\n",
-        d = data.display()
-    ))
-    .unwrap();
-    c.filter = FilterConfig {
-        require_country: true,
-        min_track_les: 5,
-        keep_all_tracks: false,
-        min_country_les: 1_000,
-        min_country_users: 3,
-    };
-    c.ingest.shard_bytes = 256 << 10;
-    c.eval.protocol = protocol;
-    c.eval.validation_users = 40;
-    c.eval.test_users = 60;
-    c
-}
+mod common;
+use common::{aggregate, config, data};
 
 /// Everything keyed by original ids, so runs with different worker counts compare directly.
 #[derive(Debug, PartialEq)]
@@ -117,29 +96,6 @@ async fn load(root: &StoreUrl) -> Tables {
         }
     }
     t
-}
-
-fn aggregate(rt: &tokio::runtime::Runtime, c: &JobConfig, out: &Path, threads: usize) -> StoreUrl {
-    let shards = rt.block_on(archetype_job::plan::plan_shards(c)).unwrap();
-    let root = open_url(out.to_str().unwrap()).unwrap();
-    let params = AggregateParams {
-        config: c.clone(),
-        shards,
-        job_root: root.url.clone(),
-        cluster: ClusterSpec::Local { threads },
-    };
-    run_aggregation(params, Arc::new(Progress::default()), rt.handle().clone()).unwrap();
-    root
-}
-
-fn data(dir: &Path) {
-    let gen = GeneratorConfig {
-        seed: 5,
-        events: 150_000,
-        users: Some(1_200),
-        ..GeneratorConfig::default()
-    };
-    generate(&gen, dir, false).unwrap();
 }
 
 fn check_consistent(t: &Tables, c: &JobConfig) {
@@ -268,7 +224,7 @@ fn evaluation_shards_add_up_and_match_a_naive_ranking() {
     let b = rt
         .block_on(evaluate(&root, &c, Split::Test, |p| p >= 2))
         .unwrap();
-    assert_eq!(whole.models.len(), 3);
+    assert_eq!(whole.models.len(), 4);
     for (i, m) in whole.models.iter().enumerate() {
         let mut rows = a.models[i].rows.clone();
         rows.extend(b.models[i].rows.clone());
@@ -279,6 +235,14 @@ fn evaluation_shards_add_up_and_match_a_naive_ranking() {
     assert!(
         whole.models[2].unavailable.is_some(),
         "MP cluster is not faked"
+    );
+    let wmf = &whole.models[3];
+    assert!(
+        wmf.unavailable
+            .as_deref()
+            .is_some_and(|r| r.contains("als.enabled")),
+        "WMF-ALS is not faked: {:?}",
+        wmf.unavailable
     );
     let global = &whole.models[0];
     assert_eq!(global.model, MP_GLOBAL);
