@@ -5,7 +5,7 @@ Usage (from the repository root, after `cargo build --release -p archetype-kerne
 als_bench`):
 
     bench/.venv/bin/python bench/als_vs_implicit.py USERS ITEMS NNZ [--factors 128]
-        [--iterations 5] [--threads 2] [--seed 1] [--runs 1]
+        [--iterations 5] [--threads 2] [--seed 1] [--runs 1] [--verbose]
 
 Generates an LFM-shaped play-count matrix (log-normal user activity, Zipf track popularity,
 play counts summed from sampled events), holds out 20% of the cells of 2,000 users as targets,
@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -59,18 +60,18 @@ def split(m, test_users, seed):
     lengths = np.diff(m.indptr)
     eligible = np.flatnonzero(lengths >= 5)
     chosen = np.sort(rng.choice(eligible, size=min(test_users, len(eligible)), replace=False))
-    m = m.tolil()
+    # Positions in m.data, so that the hold-out stays vectorised at millions of non-zeros.
+    keep = np.ones(m.nnz, dtype=bool)
     targets = {}
     for u in chosen:
-        cols = np.array(m.rows[u])
-        t = rng.choice(cols, size=max(1, len(cols) // 5), replace=False)
-        targets[int(u)] = set(int(c) for c in t)
-        for c in t:
-            m[u, c] = 0
-    m = m.tocsr()
-    m.eliminate_zeros()
-    m.sort_indices()
-    return m, chosen, targets
+        lo, hi = int(m.indptr[u]), int(m.indptr[u + 1])
+        t = lo + rng.choice(hi - lo, size=max(1, (hi - lo) // 5), replace=False)
+        keep[t] = False
+        targets[int(u)] = set(int(c) for c in m.indices[t])
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int32), lengths)
+    train = sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)
+    train.sort_indices()
+    return train, chosen, targets
 
 
 def ndcg_at(x, y, train, chosen, targets, k=100):
@@ -112,12 +113,22 @@ def run_implicit(d, users, items, k, iters, threads, lam):
     )
     model.user_factors = np.fromfile(os.path.join(d, "x0.f32"), dtype=np.float32).reshape(users, k)
     model.item_factors = np.fromfile(os.path.join(d, "y0.f32"), dtype=np.float32).reshape(items, k)
-    times = []
-    with threadpool_limits(limits=threads):
-        model.fit(m, show_progress=False, callback=lambda it, secs, loss: times.append(secs))
+    times, cpu = [], []
+    last = [time.process_time()]
+
+    def tick(it, secs, loss):
+        times.append(secs)
+        now = time.process_time()
+        cpu.append(now - last[0])
+        last[0] = now
+
+    # implicit parallelises over rows with OpenMP (num_threads) and calls single-row BLAS inside
+    # each thread; a BLAS thread pool on top oversubscribes the cores (implicit warns about it).
+    with threadpool_limits(limits=1, user_api="blas"):
+        model.fit(m, show_progress=False, callback=tick)
     model.user_factors.astype(np.float32).tofile(os.path.join(d, "implicit_x.f32"))
     model.item_factors.astype(np.float32).tofile(os.path.join(d, "implicit_y.f32"))
-    print(json.dumps({"seconds_per_iteration": times}))
+    print(json.dumps({"seconds_per_iteration": times, "cpu_seconds_per_iteration": cpu}))
 
 
 def measured(label, cmd, env=None):
@@ -129,9 +140,15 @@ def measured(label, cmd, env=None):
     )
     if p.returncode != 0:
         sys.exit(f"{label} failed:\n{p.stdout}\n{p.stderr}")
-    times = json.loads(p.stdout.strip().splitlines()[-1])["seconds_per_iteration"]
+    lines = p.stdout.strip().splitlines()
+    report = json.loads(lines[-1])
     stats = json.loads(p.stderr.strip().splitlines()[-1])
-    return times, stats
+    return report, stats, lines[:-1]
+
+
+def steady(v):
+    """Median over the iterations after the first (which pays for warm-up)."""
+    return float(np.median(v[1:] if len(v) > 1 else v))
 
 
 def main():
@@ -146,6 +163,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--keep", help="write the data set to this directory and keep it")
+    ap.add_argument("--verbose", action="store_true", help="print archetype's per-phase times")
     ap.add_argument("--implicit-worker", nargs=6, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.implicit_worker:
@@ -159,6 +177,11 @@ def main():
     rng = np.random.default_rng(a.seed + 2)
     x0 = (rng.random((a.users, a.factors), dtype=np.float32) * 0.01).astype(np.float32)
     y0 = (rng.random((a.items, a.factors), dtype=np.float32) * 0.01).astype(np.float32)
+    # implicit zeroes the rows without training cells at every solve; archetype's trainer starts
+    # them at zero (where CG leaves them). Zeroing them here gives both the same first Gram
+    # matrix, so the two runs start from the same point and optimise the same objective.
+    x0[np.diff(train.indptr) == 0] = 0.0
+    y0[np.bincount(train.indices, minlength=a.items) == 0] = 0.0
     print(
         f"{a.users} users x {a.items} items, {train.nnz} training non-zeros "
         f"({m.nnz} before the hold-out), k = {a.factors}, {a.iterations} iterations, "
@@ -174,20 +197,30 @@ def main():
         x0.tofile(os.path.join(d, "x0.f32"))
         y0.tofile(os.path.join(d, "y0.f32"))
         env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads))
+        env_implicit = dict(
+            os.environ,
+            OMP_NUM_THREADS=str(a.threads),
+            OPENBLAS_NUM_THREADS="1",
+            MKL_NUM_THREADS="1",
+        )
         shape = [str(a.users), str(a.items), str(a.factors)]
+        implicit_cmd = [sys.executable, __file__, "0", "0", "0", "--lambda", str(a.lam),
+                        "--implicit-worker", d, *shape, str(a.iterations), str(a.threads)]
+        ours_cmd = [BIN, "--load", d, *shape, str(a.iterations), str(a.lam)]
         for run in range(a.runs):
-            ti, si = measured(
-                "implicit",
-                [sys.executable, __file__, "0", "0", "0", "--lambda", str(a.lam),
-                 "--implicit-worker", d, *shape, str(a.iterations), str(a.threads)],
-            )
-            to, so = measured(
-                "archetype",
-                [BIN, "--load", d, *shape, str(a.iterations), str(a.lam)],
-                env=env,
-            )
-            mi = float(np.median(ti[1:] if len(ti) > 1 else ti))
-            mo = float(np.median(to[1:] if len(to) > 1 else to))
+            # Alternate the order so that drift of a shared machine does not favour one side.
+            order = ["implicit", "archetype"] if run % 2 == 0 else ["archetype", "implicit"]
+            res = {}
+            for who in order:
+                if who == "implicit":
+                    res[who] = measured(who, implicit_cmd, env=env_implicit)
+                else:
+                    res[who] = measured(who, ours_cmd, env=env)
+            (ri, si, _), (ro, so, log_o) = res["implicit"], res["archetype"]
+            ti, to = ri["seconds_per_iteration"], ro["seconds_per_iteration"]
+            mi, mo = steady(ti), steady(to)
+            ci = steady(ri["cpu_seconds_per_iteration"]) / mi
+            co = steady(ro["cpu_seconds_per_iteration"]) / mo
             xi = np.fromfile(os.path.join(d, "implicit_x.f32"), dtype=np.float32).reshape(a.users, -1)
             yi = np.fromfile(os.path.join(d, "implicit_y.f32"), dtype=np.float32).reshape(a.items, -1)
             xo = np.fromfile(os.path.join(d, "ours_x.f32"), dtype=np.float32).reshape(a.users, -1)
@@ -199,10 +232,22 @@ def main():
                 f"run {run}: s/iter implicit {mi:.3f}  archetype {mo:.3f}  ratio {mo / mi:.2f}x | "
                 f"NDCG@100 implicit {ni:.4f}  archetype {no:.4f}  ({(no - ni) / ni * 100:+.2f}%) | "
                 f"peak MiB implicit {si['peak_rss_mib']:.0f}  archetype {so['peak_rss_mib']:.0f} | "
+                f"busy cores implicit {ci:.2f}  archetype {co:.2f} | "
                 f"max factor diff / max |factor| {diff:.2e}",
                 flush=True,
             )
             print(f"  per-iteration s: implicit {[round(t, 3) for t in ti]} archetype {[round(t, 3) for t in to]}")
+            if a.verbose:
+                for line in log_o:
+                    print(f"  archetype: {line}")
+            print(json.dumps({
+                "run": run, "users": a.users, "items": a.items, "nnz": int(train.nnz),
+                "factors": a.factors, "threads": a.threads, "iterations": a.iterations,
+                "implicit_s_per_iter": mi, "archetype_s_per_iter": mo, "ratio": mo / mi,
+                "implicit_ndcg100": ni, "archetype_ndcg100": no, "ndcg_rel_diff": (no - ni) / ni,
+                "implicit_peak_mib": si["peak_rss_mib"], "archetype_peak_mib": so["peak_rss_mib"],
+                "implicit_busy_cores": ci, "archetype_busy_cores": co, "factor_diff": float(diff),
+            }), flush=True)
 
 
 if __name__ == "__main__":

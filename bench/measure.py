@@ -7,6 +7,7 @@ Usage: measure.py LABEL -- command args...
 """
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -51,13 +52,23 @@ def main():
     label = sys.argv[1]
     cmd = sys.argv[sys.argv.index("--") + 1:]
     t0 = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd)
     peak = 0
     while proc.poll() is None:
         peak = max(peak, tree_rss(proc.pid))
         time.sleep(0.02)
     wall = time.monotonic() - t0
-    out = {"label": label, "rc": proc.returncode, "wall_s": round(wall, 3), "peak_rss_mib": round(peak / 1024, 1)}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds over wall seconds shows how many cores the tree really kept busy.
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    out = {
+        "label": label,
+        "rc": proc.returncode,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "peak_rss_mib": round(peak / 1024, 1),
+    }
     print(json.dumps(out), file=sys.stderr)
     sys.exit(proc.returncode)
 

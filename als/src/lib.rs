@@ -11,7 +11,8 @@
 //! folded in and scored across the item blocks, and a [`Checkpoints`] implementation stores
 //! the factors. All messages travel through one small timely dataflow ([`mailbox`]).
 //! A trained model is put to use by [`model`]: held-out users folded in, top-N lists, and
-//! item-to-item similarity.
+//! item-to-item similarity; [`local`] combines models trained per country or archetype
+//! cluster per item pair, weighted by the items' popularity inside each data set.
 //!
 //! Rows start from a seeded function of (seed, side, row), so the same seed gives the same
 //! factors for any number of workers, up to the order of floating-point sums in the Gram
@@ -19,11 +20,13 @@
 
 pub mod blocks;
 pub mod confidence;
+pub mod local;
 pub mod mailbox;
 pub mod model;
 pub mod train;
 
 pub use confidence::Confidence;
+pub use local::{LocalModels, LocalSet};
 pub use model::WmfModel;
 pub use train::{
     train, Checkpoints, Factors, IterationReport, LocalInput, NoCheckpoints, Params, Resume, Shape,

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use archetype_eval::breakdown::{self, ModelParts, UserParts};
 use archetype_eval::metrics::{columns, CoverageAtKs, MetricSums, UserMetrics};
 use archetype_eval::report::{compare, ModelRow, Report, ReportHeader};
 use archetype_job::{JobConfig, JobLayout};
@@ -14,16 +15,30 @@ use archetype_proto::v1;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
 use serde::Serialize;
 
+/// One held-out user's metrics under one model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserRow {
+    pub user_idx: u32,
+    pub user_id: u32,
+    pub country: Option<String>,
+    pub metrics: UserMetrics,
+    /// Against the head targets only, and the tail targets only (`None`: none there).
+    pub head: Option<UserMetrics>,
+    pub tail: Option<UserMetrics>,
+}
+
 /// Per-user rows of one model, merged over members, users ascending.
 #[derive(Clone, Debug, Default)]
 pub struct ModelRows {
     pub model: String,
     pub unavailable: Option<String>,
-    /// (user_idx, user_id, country, metrics)
-    pub rows: Vec<(u32, u32, Option<String>, UserMetrics)>,
+    pub rows: Vec<UserRow>,
     pub skipped: u64,
     pub fallback: u64,
     pub coverage: Option<CoverageAtKs>,
+    /// Per K: foreign-origin and known-origin top-K tracks, summed over members.
+    pub foreign: Vec<u64>,
+    pub known_origin: Vec<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +68,27 @@ pub fn merge(results: &[v1::Evaluation], ks: &[usize]) -> Result<Vec<ModelRows>,
             }
             entry.skipped += m.skipped;
             entry.fallback += m.fallback;
+            for (sum, part) in [
+                (&mut entry.foreign, &m.foreign),
+                (&mut entry.known_origin, &m.known_origin),
+            ] {
+                if sum.is_empty() {
+                    sum.resize(part.len(), 0);
+                }
+                if sum.len() != part.len() {
+                    return Err(ReduceError::Member {
+                        model: m.model.clone(),
+                        message: format!(
+                            "{} origin counts, {} from another member",
+                            part.len(),
+                            sum.len()
+                        ),
+                    });
+                }
+                for (a, b) in sum.iter_mut().zip(part) {
+                    *a += b;
+                }
+            }
             if !m.coverage_json.is_empty() {
                 let c: CoverageAtKs =
                     serde_json::from_str(&m.coverage_json).map_err(|e| ReduceError::Member {
@@ -65,6 +101,19 @@ pub fn merge(results: &[v1::Evaluation], ks: &[usize]) -> Result<Vec<ModelRows>,
                 }
             }
             for row in &m.rows {
+                let side = |v: &[f64]| -> Result<Option<UserMetrics>, ReduceError> {
+                    match v.len() {
+                        0 => Ok(None),
+                        n if n == width => Ok(Some(UserMetrics { values: v.to_vec() })),
+                        n => Err(ReduceError::Member {
+                            model: m.model.clone(),
+                            message: format!(
+                                "user {} has {n} head/tail values, expected {width}",
+                                row.user_id
+                            ),
+                        }),
+                    }
+                };
                 if row.values.len() != width {
                     return Err(ReduceError::Member {
                         model: m.model.clone(),
@@ -75,21 +124,23 @@ pub fn merge(results: &[v1::Evaluation], ks: &[usize]) -> Result<Vec<ModelRows>,
                         ),
                     });
                 }
-                entry.rows.push((
-                    row.user_idx,
-                    row.user_id,
-                    (!row.country.is_empty()).then(|| row.country.clone()),
-                    UserMetrics {
+                entry.rows.push(UserRow {
+                    user_idx: row.user_idx,
+                    user_id: row.user_id,
+                    country: (!row.country.is_empty()).then(|| row.country.clone()),
+                    metrics: UserMetrics {
                         values: row.values.clone(),
                     },
-                ));
+                    head: side(&row.head)?,
+                    tail: side(&row.tail)?,
+                });
             }
         }
     }
     let mut out = Vec::new();
     for name in order {
         if let Some(mut m) = by_model.remove(&name) {
-            m.rows.sort_by_key(|r| r.0);
+            m.rows.sort_by_key(|r| r.user_idx);
             out.push(m);
         }
     }
@@ -97,11 +148,22 @@ pub fn merge(results: &[v1::Evaluation], ks: &[usize]) -> Result<Vec<ModelRows>,
 }
 
 /// Table rows and significance tests for the merged models.
+/// What the head/tail view needs besides the rows.
+#[derive(Clone, Copy, Debug)]
+pub struct HeadInfo {
+    pub share: f64,
+    pub tracks: u64,
+}
+
+/// Countries listed in the per-country view.
+const BREAKDOWN_COUNTRIES: usize = 10;
+
 pub fn build_report(
     header: ReportHeader,
     models: &[ModelRows],
     ks: &[usize],
     catalogue: usize,
+    head: Option<HeadInfo>,
 ) -> Result<Report, ReduceError> {
     let mut rows = Vec::new();
     let mut evaluated: Vec<(String, Vec<(u32, UserMetrics)>)> = Vec::new();
@@ -110,7 +172,11 @@ pub fn build_report(
             rows.push(ModelRow::unavailable(&m.model, reason));
             continue;
         }
-        let per_user: Vec<(u32, UserMetrics)> = m.rows.iter().map(|r| (r.0, r.3.clone())).collect();
+        let per_user: Vec<(u32, UserMetrics)> = m
+            .rows
+            .iter()
+            .map(|r| (r.user_idx, r.metrics.clone()))
+            .collect();
         let mut sums = MetricSums::from_rows(columns(ks).len(), &per_user)?;
         sums.add_skipped(m.skipped);
         let coverage = m
@@ -128,11 +194,45 @@ pub fn build_report(
     } else {
         None
     };
+    let breakdown = match head {
+        Some(h) => {
+            let parts: Vec<ModelParts> = models
+                .iter()
+                .filter(|m| m.unavailable.is_none() && !m.rows.is_empty())
+                .map(|m| ModelParts {
+                    name: &m.model,
+                    users: m
+                        .rows
+                        .iter()
+                        .map(|r| UserParts {
+                            user: r.user_idx,
+                            country: r.country.as_deref(),
+                            all: &r.metrics,
+                            head: r.head.as_ref(),
+                            tail: r.tail.as_ref(),
+                        })
+                        .collect(),
+                    foreign: &m.foreign,
+                    known: &m.known_origin,
+                })
+                .collect();
+            Some(breakdown::build(
+                ks,
+                h.share,
+                h.tracks,
+                catalogue as u64,
+                &parts,
+                BREAKDOWN_COUNTRIES,
+            )?)
+        }
+        None => None,
+    };
     Ok(Report {
         header,
         ks: ks.to_vec(),
         rows,
         significance,
+        breakdown,
     })
 }
 
@@ -150,12 +250,12 @@ pub fn per_user_batch(
     let mut country: Vec<Option<String>> = Vec::new();
     let mut values: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     for m in models {
-        for (ui, id, c, v) in &m.rows {
+        for r in &m.rows {
             model.push(m.model.clone());
-            user_idx.push(*ui);
-            user_id.push(*id);
-            country.push(c.clone());
-            for (col, x) in values.iter_mut().zip(&v.values) {
+            user_idx.push(r.user_idx);
+            user_id.push(r.user_id);
+            country.push(r.country.clone());
+            for (col, x) in values.iter_mut().zip(&r.metrics.values) {
                 col.push(*x);
             }
         }
@@ -256,6 +356,7 @@ mod tests {
             user_id: user_idx + 1000,
             country: "AT".into(),
             values,
+            ..Default::default()
         }
     }
 
@@ -271,6 +372,7 @@ mod tests {
                 .collect(),
             catalogue: 10,
             users: 0,
+            head_tracks: 0,
         }
     }
 
@@ -293,13 +395,13 @@ mod tests {
         y.reverse();
         let two = merge(&[eval(vec![("a", y)]), eval(vec![("a", x)])], &ks).unwrap();
         let header = ReportHeader::default();
-        let r1 = build_report(header.clone(), &one, &ks, 10).unwrap();
-        let r2 = build_report(header, &two, &ks, 10).unwrap();
+        let r1 = build_report(header.clone(), &one, &ks, 10, None).unwrap();
+        let r2 = build_report(header, &two, &ks, 10, None).unwrap();
         assert_eq!(r1.rows[0].means, r2.rows[0].means);
         assert_eq!(one[0].rows.len(), 50);
         assert_eq!(
-            one[0].rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-            two[0].rows.iter().map(|r| r.0).collect::<Vec<_>>()
+            one[0].rows.iter().map(|r| r.user_idx).collect::<Vec<_>>(),
+            two[0].rows.iter().map(|r| r.user_idx).collect::<Vec<_>>()
         );
         // The mean of P@10 is the plain mean of the values.
         let want: f64 = (0..50).map(|i| f64::from(i) / 10.0).sum::<f64>() / 50.0;

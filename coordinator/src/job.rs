@@ -516,7 +516,15 @@ async fn evaluate_phase(
             ),
         ],
     };
-    let report = evaluation::build_report(header, &models, ks, catalogue)
+    let head = evals
+        .iter()
+        .map(|e| e.head_tracks)
+        .max()
+        .map(|tracks| evaluation::HeadInfo {
+            share: config.eval.head_share,
+            tracks,
+        });
+    let report = evaluation::build_report(header, &models, ks, catalogue, head)
         .map_err(|e| JobError::Output(e.to_string()))?;
     for row in &report.rows {
         for (name, v) in archetype_eval::metrics::columns(ks).iter().zip(&row.means) {

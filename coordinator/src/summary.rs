@@ -304,6 +304,21 @@ impl JobSummary {
                 last.and_then(|r| r["ndcg"].as_f64())
                     .map_or("-".to_string(), |v| format!("{v:.4}"))
             );
+            if let Some(models) = a["local"]["models"].as_array() {
+                let settings = &a["local"]["settings"];
+                let users: u64 = models.iter().filter_map(|m| m["users"].as_u64()).sum();
+                let seconds: f64 = models.iter().filter_map(|m| m["seconds"].as_f64()).sum();
+                let _ = writeln!(
+                    s,
+                    "  local WMF   {} models by {}, k = {}, {} iterations, {} users; {:.2}s",
+                    models.len(),
+                    settings["groups"].as_str().unwrap_or("-"),
+                    settings["factors"],
+                    settings["iterations"],
+                    fmt_n(users),
+                    seconds
+                );
+            }
         }
         let phases: Vec<String> = [
             "plan",

@@ -26,6 +26,8 @@ pub enum EvalError {
     PlaysOverflow { item: u32 },
     #[error("catalogue of {0} items does not fit u32 item indices")]
     CatalogueTooLarge(usize),
+    #[error("{0}")]
+    Input(String),
     #[error(transparent)]
     Stats(#[from] StatsError),
 }

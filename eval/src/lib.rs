@@ -22,6 +22,8 @@
 //! checked against a notebook.
 
 pub mod baselines;
+pub mod breakdown;
+pub mod cultural;
 mod error;
 mod exact;
 pub mod metrics;

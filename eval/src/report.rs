@@ -273,16 +273,23 @@ pub struct Report {
     pub ks: Vec<usize>,
     pub rows: Vec<ModelRow>,
     pub significance: Option<SignificanceTable>,
+    /// Head/tail, per-country and cross-cultural views of the same rankings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<crate::breakdown::Breakdown>,
 }
 
 impl Report {
     pub fn markdown(&self) -> String {
-        render_markdown(
+        let mut md = render_markdown(
             &self.header,
             &self.ks,
             &self.rows,
             self.significance.as_ref(),
-        )
+        );
+        if let Some(b) = &self.breakdown {
+            md.push_str(&b.markdown());
+        }
+        md
     }
 
     pub fn terminal(&self) -> String {
@@ -778,6 +785,7 @@ mod tests {
                 ModelRow::unavailable("VAE", "not trained"),
             ],
             significance: Some(compare(&three_models(), &ks).expect("valid")),
+            breakdown: None,
         };
         let json = serde_json::to_string(&report).expect("serialize");
         assert!(json.contains("\"state\":\"unavailable\""));

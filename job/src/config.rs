@@ -191,6 +191,37 @@ pub struct EvalConfig {
     pub exclude_input: bool,
     /// Cut-offs of every metric.
     pub ks: Vec<usize>,
+    /// The head: the most played tracks that together hold this share of the training plays;
+    /// the rest is the tail. NDCG is reported on each side's targets separately.
+    pub head_share: f64,
+    pub cross_cultural: CrossCulturalConfig,
+}
+
+/// Cross-cultural re-ranking (after Ido et al.): a track's origin is the country where it
+/// takes the largest share of the listening; a user's list is re-ranked away from tracks whose
+/// origin is culturally close to the user's country.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrossCulturalConfig {
+    pub enabled: bool,
+    /// Penalty strengths, one model each: score' = score - strength * similarity(user's
+    /// country, track's origin), scores min-max scaled within the candidates; 0 = no change.
+    pub strengths: Vec<f64>,
+    /// Also the paper's hard rule: drop every track of the user's own country.
+    pub exclude_same_country: bool,
+    /// The base model's list depth that gets re-ranked.
+    pub candidates: usize,
+}
+
+impl Default for CrossCulturalConfig {
+    fn default() -> Self {
+        CrossCulturalConfig {
+            enabled: true,
+            strengths: vec![0.25, 0.5, 1.0, 2.0],
+            exclude_same_country: true,
+            candidates: 500,
+        }
+    }
 }
 
 impl Default for EvalConfig {
@@ -205,6 +236,8 @@ impl Default for EvalConfig {
             target_fraction: 0.2,
             exclude_input: true,
             ks: vec![10, 100],
+            head_share: 0.5,
+            cross_cultural: CrossCulturalConfig::default(),
         }
     }
 }
@@ -298,6 +331,53 @@ pub struct AlsConfig {
     pub validate_every: usize,
     /// Continue from `als/state.json` when the job root holds one from the same settings.
     pub resume: bool,
+    pub local: LocalModelsConfig,
+}
+
+/// Local models: one WMF model per country or archetype cluster, trained with the settings of
+/// `[als]` except those here, combined per item pair by the items' popularity in each.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalModelsConfig {
+    pub enabled: bool,
+    pub groups: LocalGroups,
+    pub factors: usize,
+    pub iterations: usize,
+    /// Groups with fewer training users get no model.
+    pub min_users: usize,
+    /// The global WMF-ALS model joins the combination as one more data set.
+    pub include_global: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalGroups {
+    /// The archetype clusters (countries in no cluster get no local model).
+    Cluster,
+    /// Every kept country.
+    Country,
+}
+
+impl LocalGroups {
+    pub fn name(self) -> &'static str {
+        match self {
+            LocalGroups::Cluster => "cluster",
+            LocalGroups::Country => "country",
+        }
+    }
+}
+
+impl Default for LocalModelsConfig {
+    fn default() -> Self {
+        LocalModelsConfig {
+            enabled: true,
+            groups: LocalGroups::Cluster,
+            factors: 64,
+            iterations: 10,
+            min_users: 10,
+            include_global: true,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -329,6 +409,7 @@ impl Default for AlsConfig {
             seed: 42,
             validate_every: 1,
             resume: true,
+            local: LocalModelsConfig::default(),
         }
     }
 }
@@ -488,6 +569,19 @@ impl JobConfig {
         }
         if !(m.alpha.is_finite() && m.alpha >= 0.0 && m.eps.is_finite() && m.eps > 0.0) {
             return bad("als.alpha must be a number >= 0 and als.eps a number > 0");
+        }
+        if m.local.factors == 0 {
+            return bad("als.local.factors must be at least 1");
+        }
+        if !(self.eval.head_share > 0.0 && self.eval.head_share < 1.0) {
+            return bad("eval.head_share must lie strictly between 0 and 1");
+        }
+        let x = &self.eval.cross_cultural;
+        if x.strengths.iter().any(|s| !(s.is_finite() && *s >= 0.0)) {
+            return bad("eval.cross_cultural.strengths must be numbers >= 0");
+        }
+        if x.candidates < self.eval.ks.iter().copied().max().unwrap_or(0) {
+            return bad("eval.cross_cultural.candidates must be at least the largest of eval.ks");
         }
         Ok(())
     }

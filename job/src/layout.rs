@@ -36,6 +36,10 @@ pub const ALS_ITEM_NPY: &str = "als/item_factors.npy";
 /// The last committed iteration, the settings and the per-iteration figures; its presence
 /// means the factors under `als/factors` are complete.
 pub const ALS_STATE: &str = "als/state.json";
+/// Local models: `als/local/<group>/part-NNNNN.parquet` (idx = global track index, factors),
+/// and `models.json` listing the complete ones, their countries and sizes.
+pub const ALS_LOCAL: &str = "als/local";
+pub const ALS_LOCAL_MODELS: &str = "als/local/models.json";
 /// Per-iteration checkpoints: `als/checkpoints/iter-NNNN/{users,items}/part-NNNNN.parquet`.
 pub const ALS_CHECKPOINTS: &str = "als/checkpoints";
 /// Figures (`<name>.png` and `<name>.svg`), written with the report.

@@ -15,7 +15,8 @@ pub mod wire;
 
 pub use clusters::{ArchetypeSummary, CountryClusters};
 pub use config::{
-    AlsConfig, AlsSolver, ArchetypeConfig, ConfidenceKind, ConfigError, JobConfig, PcaSolver,
+    AlsConfig, AlsSolver, ArchetypeConfig, ConfidenceKind, ConfigError, CrossCulturalConfig,
+    JobConfig, LocalGroups, LocalModelsConfig, PcaSolver,
 };
 pub use layout::JobLayout;
 pub use store::{open_url, StoreError, StoreUrl};

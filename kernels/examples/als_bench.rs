@@ -4,7 +4,7 @@
 //! 128 5). A matrix written by `bench/als_vs_implicit.py`: `als_bench --load DIR users items k
 //! iters lambda`, which reads `DIR/{offsets.u64,indices.u32,confidence.f32,x0.f32,y0.f32}` (raw
 //! little-endian), starts from the same factors as implicit, writes `DIR/ours_{x,y}.f32` and
-//! prints the seconds of each iteration as the last line, in JSON.
+//! prints the wall and CPU seconds of each iteration as the last line, in JSON.
 
 use std::path::Path;
 use std::time::Instant;
@@ -48,6 +48,29 @@ fn read_raw<T, const N: usize>(
 fn write_f32(path: &Path, v: &[f32]) -> std::io::Result<()> {
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
     std::fs::write(path, bytes)
+}
+
+/// CPU seconds of this process over all its threads (utime + stime of /proc/self/stat), to show
+/// how many cores an iteration really kept busy; 0 where /proc is missing.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat(5), 11 and 12 after the name; Linux reports
+    // them in USER_HZ, which is 100 on every architecture it supports.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn generated(users: usize, items: usize, nnz: usize, k: usize) -> Matrix {
@@ -128,7 +151,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let mut times = Vec::new();
+    let mut cpu = Vec::new();
     for it in 0..iters {
+        let c0 = cpu_seconds();
         let t0 = Instant::now();
         let yty = gram(&y, k);
         let t1 = Instant::now();
@@ -140,6 +165,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t4 = Instant::now();
         let secs = (t4 - t0).as_secs_f64();
         times.push(secs);
+        cpu.push(cpu_seconds() - c0);
         let l = loss(&x, &y, k, &m, lambda)?;
         println!(
             "iteration {it}: {secs:.3} s (gram {:.3} + users {:.3} + gram {:.3} + items {:.3}), \
@@ -155,7 +181,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         write_f32(&dir.join("ours_x.f32"), &x)?;
         write_f32(&dir.join("ours_y.f32"), &y)?;
     }
-    let list: Vec<String> = times.iter().map(|t| format!("{t:.6}")).collect();
-    println!("{{\"seconds_per_iteration\": [{}]}}", list.join(", "));
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|t| format!("{t:.6}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "{{\"seconds_per_iteration\": [{}], \"cpu_seconds_per_iteration\": [{}]}}",
+        list(&times),
+        list(&cpu)
+    );
     Ok(())
 }

@@ -173,7 +173,23 @@ fn two_worker_processes_write_what_the_reference_computes() {
     assert!(stdout.contains("MP global"), "{stdout}");
     assert!(!stdout.contains("unavailable"), "{stdout}");
     let rows = summary["report"]["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 4, "{rows:?}");
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "MP global",
+            "MP country",
+            "MP cluster",
+            "WMF-ALS",
+            "WMF-ALS item cosine",
+            "WMF-ALS local (cluster)",
+            "WMF-ALS cross-cultural s=0.25",
+            "WMF-ALS cross-cultural s=0.5",
+            "WMF-ALS cross-cultural s=1",
+            "WMF-ALS cross-cultural s=2",
+            "WMF-ALS without own country",
+        ]
+    );
     let job = the_job_root(&out);
     let md = std::fs::read_to_string(job.join("report/report.md")).unwrap();
     assert!(
@@ -181,6 +197,13 @@ fn two_worker_processes_write_what_the_reference_computes() {
         "{md}"
     );
     assert!(md.contains("Friedman"), "{md}");
+    for section in [
+        "## Head and tail",
+        "## By country",
+        "## Cross-cultural share",
+    ] {
+        assert!(md.contains(section), "{section} missing:\n{md}");
+    }
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(job.join("report/report.json")).unwrap()).unwrap();
     assert_eq!(report["protocol"], "events");
@@ -217,6 +240,46 @@ fn check_wmf(job: &Path, summary: &serde_json::Value, report: &serde_json::Value
     let reports = als["reports"].as_array().unwrap();
     let loss = |i: usize| reports[i]["loss"].as_f64().unwrap();
     assert!(loss(reports.len() - 1) < loss(0), "{als}");
+    // One local model per archetype cluster, each over the training users of its countries.
+    let local = &als["local"];
+    assert_eq!(local["complete"], true, "{local}");
+    let models = local["models"].as_array().unwrap();
+    let clusters = summary["archetypes"]["clusters"].as_u64().unwrap() as usize;
+    assert!(!models.is_empty() && models.len() <= clusters, "{local}");
+    for m in models {
+        assert!(m["users"].as_u64().unwrap() >= 10, "{m}");
+        let name = m["name"].as_str().unwrap();
+        assert!(
+            job.join(format!("als/local/{name}")).is_dir(),
+            "{name} has no factors"
+        );
+    }
+    assert!(job.join("als/local/models.json").exists());
+
+    // Head/tail and per-country NDCG, and the foreign share of each model's lists.
+    let breakdown = &report["report"]["breakdown"];
+    let rows = breakdown["rows"].as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        report["report"]["rows"].as_array().unwrap().len()
+    );
+    let head = breakdown["head_tracks"].as_u64().unwrap();
+    assert!(
+        head > 0 && head < breakdown["catalogue"].as_u64().unwrap(),
+        "{breakdown}"
+    );
+    let foreign = |name: &str| {
+        let r = rows.iter().find(|r| r["model"] == name).unwrap();
+        r["foreign"][0].as_f64().unwrap()
+    };
+    // The exclusion leaves no track of the user's own country; the strongest penalty comes
+    // close, and both recommend abroad more than plain WMF-ALS.
+    assert_eq!(foreign("WMF-ALS without own country"), 1.0);
+    assert!(
+        foreign("WMF-ALS cross-cultural s=2") >= foreign("WMF-ALS"),
+        "{breakdown}"
+    );
+
     let row = &report["report"]["rows"][3];
     assert_eq!(row["name"], "WMF-ALS");
     assert_eq!(row["status"]["state"], "evaluated", "{row}");

@@ -119,7 +119,9 @@ pub struct AlsPhase {
     pub root: String,
 }
 
-async fn read_json<T: for<'de> Deserialize<'de>>(url: &StoreUrl) -> Result<Option<T>, String> {
+pub(crate) async fn read_json<T: for<'de> Deserialize<'de>>(
+    url: &StoreUrl,
+) -> Result<Option<T>, String> {
     match url.store.get(&url.path).await {
         Ok(r) => {
             let bytes = r.bytes().await.map_err(|e| format!("{}: {e}", url.url))?;
@@ -132,7 +134,7 @@ async fn read_json<T: for<'de> Deserialize<'de>>(url: &StoreUrl) -> Result<Optio
     }
 }
 
-async fn write_bytes(url: &StoreUrl, bytes: Vec<u8>) -> Result<(), String> {
+pub(crate) async fn write_bytes(url: &StoreUrl, bytes: Vec<u8>) -> Result<(), String> {
     url.store
         .put(&url.path, Bytes::from(bytes).into())
         .await
@@ -162,7 +164,7 @@ async fn shape(root: &StoreUrl) -> Result<Shape, String> {
     })
 }
 
-fn factors_batch(f: &Factors, k: usize) -> Result<RecordBatch, String> {
+pub(crate) fn factors_batch(f: &Factors, k: usize) -> Result<RecordBatch, String> {
     let item = Arc::new(Field::new("item", DataType::Float32, false));
     let values = FixedSizeListArray::try_new(
         item.clone(),
@@ -382,9 +384,9 @@ async fn delete_dir(dir: &StoreUrl) {
 /// What this member did.
 #[derive(Clone, Debug, Default)]
 pub struct AlsOutcome {
-    /// `als/state.json` as written (member 0; others get the same after their run).
+    /// `als/state.json` as written, with the local models' state under `local` (member 0
+    /// only; empty on the others).
     pub state_json: String,
-    pub nnz: u64,
     pub resumed_from: usize,
 }
 
@@ -484,19 +486,15 @@ pub fn run_phase(
         reports: Vec::new(),
     };
     let mut resume: Option<Resume> = None;
+    let mut finished: Option<AlsState> = None;
     if let Some(prev) = previous.filter(|p| cfg.als.resume && p.settings == wanted) {
         if prev.completed >= params.iterations && prev.complete {
             info!(
                 completed = prev.completed,
-                "ALS already complete; nothing to train"
+                "global WMF-ALS already complete; not trained again"
             );
-            return Ok(AlsOutcome {
-                state_json: serde_json::to_string(&prev).map_err(|e| e.to_string())?,
-                nnz: prev.nnz,
-                resumed_from: prev.completed,
-            });
-        }
-        if prev.completed < params.iterations {
+            finished = Some(prev);
+        } else if prev.completed < params.iterations {
             let dir = root.join(&prev.directory);
             let k = params.factors;
             let (users, items) = rt.block_on(async {
@@ -519,7 +517,28 @@ pub fn run_phase(
             state.reports = prev.reports.clone();
         }
     }
-    let resumed_from = resume.as_ref().map_or(0, |r| r.completed);
+    let local = if cfg.als.local.enabled {
+        let plan = rt.block_on(crate::local_models::plan(
+            &root,
+            &cfg,
+            shape.users,
+            shape.items,
+        ))?;
+        (!plan.complete).then(|| Arc::new(plan))
+    } else {
+        None
+    };
+    if let (Some(prev), None) = (&finished, &local) {
+        return Ok(AlsOutcome {
+            state_json: outcome_json(prev, &root, &rt, cfg.als.local.enabled)?,
+            resumed_from: prev.completed,
+        });
+    }
+    let resumed_from = finished
+        .as_ref()
+        .map(|f| f.completed)
+        .or(resume.as_ref().map(|r| r.completed))
+        .unwrap_or(0);
     let workers = phase.peers.len().max(1) * phase.threads.max(1);
     let communication = if phase.peers.len() <= 1 {
         if phase.threads <= 1 {
@@ -542,66 +561,92 @@ pub fn run_phase(
     };
     let resume = Arc::new(resume);
     let state = Arc::new(state);
-    let leader_state: Arc<Mutex<Option<AlsState>>> = Arc::new(Mutex::new(None));
+    let train_global = finished.is_none();
+    let leader_state: Arc<Mutex<Option<AlsState>>> = Arc::new(Mutex::new(finished.clone()));
     let ls = leader_state.clone();
     let row_group_rows = cfg.output.row_group_rows;
+    let (rt2, root2) = (rt.clone(), root.clone());
     let guards = timely::execute(config, move |worker| {
         let w = worker.index();
         let input = read_share(&rt, &root, w, workers)?;
-        let mut cp = StoreCheckpoints {
-            root: root.clone(),
-            rt: rt.clone(),
-            w,
-            workers,
-            iterations: params.iterations,
-            k: params.factors,
-            row_group_rows,
-            state: (w == 0).then(|| (*state).clone()),
-            progress: progress.clone(),
-        };
-        let trained = archetype_als::train(
-            worker,
-            shape,
-            input,
-            &params,
-            resume.as_ref().as_ref(),
-            &mut cp,
-        )
-        .map_err(|e| e.to_string())?;
-        if let Some(s) = cp.state.take() {
-            if let Ok(mut g) = ls.lock() {
-                *g = Some(s);
+        let share = local.as_ref().map(|_| input.train.clone());
+        if train_global {
+            let mut cp = StoreCheckpoints {
+                root: root.clone(),
+                rt: rt.clone(),
+                w,
+                workers,
+                iterations: params.iterations,
+                k: params.factors,
+                row_group_rows,
+                state: (w == 0).then(|| (*state).clone()),
+                progress: progress.clone(),
+            };
+            archetype_als::train(
+                worker,
+                shape,
+                input,
+                &params,
+                resume.as_ref().as_ref(),
+                &mut cp,
+            )
+            .map_err(|e| e.to_string())?;
+            if let Some(s) = cp.state.take() {
+                if let Ok(mut g) = ls.lock() {
+                    *g = Some(s);
+                }
             }
         }
-        Ok::<u64, String>(trained.nnz)
+        if let (Some(plan), Some(share)) = (&local, share) {
+            crate::local_models::train_all(worker, &rt, &root, &cfg, plan, &share, row_group_rows)?;
+        }
+        Ok::<(), String>(())
     })
     .map_err(|e| format!("cannot form the timely cluster: {e}"))?;
-    let mut nnz = 0;
     let mut errors = Vec::new();
     for r in guards.join() {
         match r {
-            Ok(Ok(n)) => nnz = n,
+            Ok(Ok(())) => {}
             Ok(Err(e)) => errors.push(e),
             Err(p) => errors.push(format!("an ALS worker panicked: {p}")),
         }
     }
     if let Some(e) = errors
         .iter()
-        .find(|e| !e.contains("another ALS worker failed"))
+        .find(|e| !e.contains("another ALS worker failed") && !e.contains("another worker"))
         .or(errors.first())
     {
         return Err(e.clone());
     }
-    let state_json = leader_state
-        .lock()
-        .ok()
-        .and_then(|g| g.as_ref().and_then(|s| serde_json::to_string(s).ok()))
-        .unwrap_or_default();
+    let global = leader_state.lock().ok().and_then(|g| g.clone());
+    let state_json = match global {
+        Some(s) => outcome_json(&s, &root2, &rt2, phase.config.als.local.enabled)?,
+        // Only member 0 holds the state; the others report nothing.
+        None => String::new(),
+    };
     Ok(AlsOutcome {
         state_json,
-        nnz,
         resumed_from,
     })
+}
+
+/// `als/state.json` with the local models' `models.json` under `local` (when trained).
+fn outcome_json(
+    state: &AlsState,
+    root: &StoreUrl,
+    rt: &Handle,
+    local: bool,
+) -> Result<String, String> {
+    let mut v = serde_json::to_value(state).map_err(|e| e.to_string())?;
+    if local {
+        let l: Option<serde_json::Value> = rt.block_on(read_json(
+            &root.join(archetype_job::layout::ALS_LOCAL_MODELS),
+        ))?;
+        if let (Some(l), Some(o)) = (l, v.as_object_mut()) {
+            o.insert("local".to_string(), l);
+        }
+    }
+    serde_json::to_string(&v).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -8,9 +8,14 @@
 
 use std::collections::BTreeMap;
 
+use archetype_als::LocalModels;
 use archetype_eval::baselines::{GroupedPopularity, PopularityRanker};
+use archetype_eval::breakdown::{head_tail_metrics, head_tracks};
+use archetype_eval::cultural::{exclude_same_country, Cultures};
 use archetype_eval::metrics::{user_metrics, CoverageAtKs, UserMetrics};
+use archetype_job::config::CrossCulturalConfig;
 use archetype_job::{JobConfig, StoreUrl};
+use archetype_kernels::cpu::rank::Ranked;
 use arrow_array::Array;
 
 use crate::split::Split;
@@ -21,6 +26,8 @@ pub const MP_GLOBAL: &str = "MP global";
 pub const MP_COUNTRY: &str = "MP country";
 pub const MP_CLUSTER: &str = "MP cluster";
 pub const WMF_ALS: &str = "WMF-ALS";
+/// WMF-ALS used item to item: a user's input tracks vote for tracks by cosine of the factors.
+pub const WMF_ALS_ITEM_COSINE: &str = "WMF-ALS item cosine";
 
 /// One user's metrics under one model.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,6 +36,9 @@ pub struct UserMetricsRow {
     pub user_id: u32,
     pub country: Option<String>,
     pub metrics: UserMetrics,
+    /// The same metrics against the head targets only, and the tail targets only.
+    pub head: Option<UserMetrics>,
+    pub tail: Option<UserMetrics>,
 }
 
 #[derive(Clone, Debug)]
@@ -43,6 +53,10 @@ pub struct ModelResult {
     /// country has no training plays falls back to MP global).
     pub fallback: u64,
     pub coverage: CoverageAtKs,
+    /// Per K, over users with a country: top-K tracks from another country, and with a known
+    /// origin.
+    pub foreign: Vec<u64>,
+    pub known_origin: Vec<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -51,6 +65,8 @@ pub struct EvalOutcome {
     /// Tracks in the catalogue (the dense track index range).
     pub catalogue: usize,
     pub users: u64,
+    /// Tracks in the head (`eval.head_share` of the training plays).
+    pub head_tracks: u64,
 }
 
 struct HeldOutUser {
@@ -75,24 +91,13 @@ pub async fn evaluate(
     split: Split,
     wanted: impl Fn(usize) -> bool + Copy,
 ) -> Result<EvalOutcome, String> {
-    use archetype_job::layout::{COUNTRY_PROFILES, HELDOUT, TRACKS, USERS};
+    use archetype_job::layout::{COUNTRY_PROFILES, HELDOUT, USERS};
     let e = |x: tables::TableError| x.to_string();
     let ks = &cfg.eval.ks;
     let max_k = ks.iter().copied().max().unwrap_or(0);
 
     // Training popularity over the whole catalogue (every member reads it all: it is small).
-    let mut train_plays: Vec<u64> = Vec::new();
-    for b in tables::read_table(&root.join(TRACKS)).await.map_err(e)? {
-        let idx = col::<U32Col>(&b, "track_idx").map_err(e)?;
-        let tp = col::<U64Col>(&b, "train_plays").map_err(e)?;
-        for i in 0..b.num_rows() {
-            let t = idx.value(i) as usize;
-            if t >= train_plays.len() {
-                train_plays.resize(t + 1, 0);
-            }
-            train_plays[t] = tp.value(i);
-        }
-    }
+    let train_plays = crate::local_models::train_plays(root).await?;
     let catalogue = train_plays.len();
     let global = PopularityRanker::from_dense(&train_plays).map_err(|x| x.to_string())?;
     let mut triples: Vec<(u32, u32, u64)> = Vec::new();
@@ -192,12 +197,46 @@ pub async fn evaluate(
             }
         })
         .collect();
-    let wmf = wmf_rankings(root, cfg, &users, &exclusions, catalogue, max_k).await?;
+    let cc = &cfg.eval.cross_cultural;
+    let depth = if cc.enabled {
+        max_k.max(cc.candidates)
+    } else {
+        max_k
+    };
+    let cells: Vec<Vec<(u32, f32)>> = users.values().map(|h| h.input_plays.clone()).collect();
+    let factor_models = factor_rankings(
+        root,
+        cfg,
+        &cells,
+        &exclusions,
+        catalogue,
+        depth,
+        &train_plays,
+    )
+    .await?;
+    let (names, plays) = crate::context::country_train_plays(root, catalogue).await?;
+    let mut culture_plays = Vec::with_capacity(plays.nnz() as usize);
+    for c in 0..plays.rows() {
+        let (cols, vals) = plays.row(c);
+        culture_plays.extend(
+            cols.iter()
+                .zip(vals)
+                .map(|(&t, &p)| (c as u32, t, p as u64)),
+        );
+    }
+    let cultures =
+        Cultures::from_plays(names, catalogue, &culture_plays).map_err(|x| x.to_string())?;
+    drop(culture_plays);
+    let scorer = Scorer {
+        ks,
+        head: head_tracks(&train_plays, cfg.eval.head_share),
+        cultures: &cultures,
+    };
 
     let mut mp_global = ModelResult::new(MP_GLOBAL, ks, catalogue);
     let mut mp_country = ModelResult::new(MP_COUNTRY, ks, catalogue);
     let mut mp_cluster = ModelResult::new(MP_CLUSTER, ks, catalogue);
-    let mut wmf_model = ModelResult::new(WMF_ALS, ks, catalogue);
+    let mut factor_results: Vec<ModelResult> = Vec::new();
     for (pos, (&user_idx, h)) in users.iter().enumerate() {
         let exclude = &exclusions[pos];
         let g = global.recommend(max_k, exclude);
@@ -210,8 +249,8 @@ pub async fn evaluate(
             Some(r) => (r.recommend(max_k, exclude), false),
             None => (g.clone(), true),
         };
-        mp_global.score(user_idx, h, &g, ks, false);
-        mp_country.score(user_idx, h, &c, ks, fell_back);
+        mp_global.score(&scorer, user_idx, h, &g, false);
+        mp_country.score(&scorer, user_idx, h, &c, fell_back);
         if let Some(by_cluster) = &by_cluster {
             // A country OPTICS left out of every cluster has no cluster list: MP global,
             // counted as a fallback.
@@ -222,16 +261,12 @@ pub async fn evaluate(
                 .and_then(|c| cluster_of.get(&c))
                 .and_then(|&k| by_cluster.get(k));
             match ranker {
-                Some(r) => mp_cluster.score(user_idx, h, &r.recommend(max_k, exclude), ks, false),
-                None => mp_cluster.score(user_idx, h, &g, ks, true),
+                Some(r) => {
+                    mp_cluster.score(&scorer, user_idx, h, &r.recommend(max_k, exclude), false)
+                }
+                None => mp_cluster.score(&scorer, user_idx, h, &g, true),
             }
         }
-        if let Ok(r) = &wmf {
-            wmf_model.score(user_idx, h, &r[pos], ks, false);
-        }
-    }
-    if let Err(reason) = wmf {
-        wmf_model.unavailable = Some(reason);
     }
     if by_cluster.is_none() {
         mp_cluster.unavailable = Some(
@@ -240,27 +275,76 @@ pub async fn evaluate(
                 .to_string(),
         );
     }
+    let mut models = vec![mp_global, mp_country, mp_cluster];
+    for (name, ranked) in factor_models {
+        let mut m = ModelResult::new(&name, ks, catalogue);
+        match ranked {
+            Err(reason) => m.unavailable = Some(reason),
+            Ok(lists) => {
+                for (pos, (&user_idx, h)) in users.iter().enumerate() {
+                    let r: Vec<u32> = lists[pos].iter().take(max_k).map(|x| x.0).collect();
+                    m.score(&scorer, user_idx, h, &r, false);
+                }
+                if name == WMF_ALS && cc.enabled {
+                    factor_results.extend(cross_cultural(
+                        &scorer, cc, &users, &lists, catalogue, max_k,
+                    ));
+                }
+            }
+        }
+        models.push(m);
+        let base_missing = models
+            .last()
+            .and_then(|m| m.unavailable.clone())
+            .filter(|_| name == WMF_ALS && cc.enabled);
+        if let Some(why) = base_missing {
+            for n in cross_cultural_names(cc) {
+                let mut m = ModelResult::new(&n, ks, catalogue);
+                m.unavailable = Some(format!("re-ranks WMF-ALS, which is unavailable: {why}"));
+                factor_results.push(m);
+            }
+        }
+    }
+    models.extend(factor_results);
     Ok(EvalOutcome {
-        models: vec![mp_global, mp_country, mp_cluster, wmf_model],
+        models,
         catalogue,
         users: users.len() as u64,
+        head_tracks: scorer.head.iter().filter(|&&h| h).count() as u64,
     })
 }
 
-/// WMF-ALS top-`n` lists of every user (in `users` order), each folded in from their input
-/// plays against the trained item factors; `Ok(Err(reason))` when the model was not trained.
-async fn wmf_rankings(
+/// What every model's rows are scored with.
+struct Scorer<'a> {
+    ks: &'a [usize],
+    head: Vec<bool>,
+    cultures: &'a Cultures,
+}
+
+/// A model's per-user lists (best first, with scores), or why it could not run.
+type Lists = Result<Vec<Ranked>, String>;
+
+/// The factor models in report order: WMF-ALS (folded in from each user's input plays), its
+/// item-to-item cosine, and the local models (when configured). Lists are `n` deep.
+async fn factor_rankings(
     root: &StoreUrl,
     cfg: &JobConfig,
-    users: &BTreeMap<u32, HeldOutUser>,
+    cells: &[Vec<(u32, f32)>],
     exclusions: &[Vec<u32>],
     catalogue: usize,
     n: usize,
-) -> Result<Result<Vec<Vec<u32>>, String>, String> {
+    train_plays: &[u64],
+) -> Result<Vec<(String, Lists)>, String> {
+    let local_name = format!("{WMF_ALS} local ({})", cfg.als.local.groups.name());
+    let mut out: Vec<(String, Lists)> = Vec::new();
     if !cfg.als.enabled {
-        return Ok(Err(
-            "als.enabled = false: WMF-ALS was not trained".to_string()
-        ));
+        let why = "als.enabled = false: WMF-ALS was not trained".to_string();
+        out.push((WMF_ALS.to_string(), Err(why.clone())));
+        out.push((WMF_ALS_ITEM_COSINE.to_string(), Err(why.clone())));
+        if cfg.als.local.enabled {
+            out.push((local_name, Err(why)));
+        }
+        return Ok(out);
     }
     let model = crate::als::load_model(root).await?;
     if model.items() != catalogue {
@@ -269,16 +353,81 @@ async fn wmf_rankings(
             model.items()
         ));
     }
-    let cells: Vec<Vec<(u32, f32)>> = users.values().map(|h| h.input_plays.clone()).collect();
-    let ranked = tokio::task::block_in_place(|| {
-        let x = model.fold_in(&cells)?;
+    let scoring = |e: archetype_als::TrainError| format!("WMF-ALS scoring: {e}");
+    let folded = tokio::task::block_in_place(|| {
+        let x = model.fold_in(cells)?;
         model.recommend(&x, n, exclusions)
     })
-    .map_err(|e| format!("WMF-ALS scoring: {e}"))?;
-    Ok(Ok(ranked
-        .into_iter()
-        .map(|r| r.into_iter().map(|(i, _)| i).collect())
-        .collect()))
+    .map_err(scoring)?;
+    out.push((WMF_ALS.to_string(), Ok(folded)));
+    let global = crate::local_models::global_set(&model, train_plays)?;
+    let cosine = LocalModels::new(vec![global], catalogue, crate::als::confidence(cfg))
+        .and_then(|m| tokio::task::block_in_place(|| m.recommend(cells, n, exclusions)))
+        .map_err(scoring)?;
+    out.push((WMF_ALS_ITEM_COSINE.to_string(), Ok(cosine)));
+    if cfg.als.local.enabled {
+        let local = crate::local_models::load(root, cfg, Some(&model), catalogue).await?;
+        let ranked = tokio::task::block_in_place(|| local.recommend(cells, n, exclusions))
+            .map_err(scoring)?;
+        out.push((local_name, Ok(ranked)));
+    }
+    Ok(out)
+}
+
+fn strength_name(s: f64) -> String {
+    format!("{WMF_ALS} cross-cultural s={s}")
+}
+
+const NO_SAME_COUNTRY: &str = "WMF-ALS without own country";
+
+fn cross_cultural_names(cc: &CrossCulturalConfig) -> Vec<String> {
+    let mut v: Vec<String> = cc.strengths.iter().map(|&s| strength_name(s)).collect();
+    if cc.exclude_same_country {
+        v.push(NO_SAME_COUNTRY.to_string());
+    }
+    v
+}
+
+/// WMF-ALS lists re-ranked away from each user's own culture, one model per strength, and the
+/// hard exclusion of the user's own country.
+fn cross_cultural(
+    scorer: &Scorer,
+    cc: &CrossCulturalConfig,
+    users: &BTreeMap<u32, HeldOutUser>,
+    lists: &[Ranked],
+    catalogue: usize,
+    k: usize,
+) -> Vec<ModelResult> {
+    let countries: Vec<Option<u32>> = users
+        .values()
+        .map(|h| {
+            h.country
+                .as_deref()
+                .and_then(|c| scorer.cultures.country_index(c))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for &strength in &cc.strengths {
+        let mut m = ModelResult::new(&strength_name(strength), scorer.ks, catalogue);
+        for (pos, (&user_idx, h)) in users.iter().enumerate() {
+            let candidates = &lists[pos][..lists[pos].len().min(cc.candidates)];
+            let r = scorer
+                .cultures
+                .rerank(candidates, countries[pos], strength, k);
+            m.score(scorer, user_idx, h, &r, false);
+        }
+        out.push(m);
+    }
+    if cc.exclude_same_country {
+        let mut m = ModelResult::new(NO_SAME_COUNTRY, scorer.ks, catalogue);
+        for (pos, (&user_idx, h)) in users.iter().enumerate() {
+            let candidates = &lists[pos][..lists[pos].len().min(cc.candidates)];
+            let r = exclude_same_country(scorer.cultures, candidates, countries[pos], k);
+            m.score(scorer, user_idx, h, &r, false);
+        }
+        out.push(m);
+    }
+    out
 }
 
 impl ModelResult {
@@ -290,26 +439,43 @@ impl ModelResult {
             skipped: 0,
             fallback: 0,
             coverage: CoverageAtKs::new(ks, catalogue),
+            foreign: vec![0; ks.len()],
+            known_origin: vec![0; ks.len()],
         }
     }
 
     fn score(
         &mut self,
+        scorer: &Scorer,
         user_idx: u32,
         h: &HeldOutUser,
         ranking: &[u32],
-        ks: &[usize],
         fell_back: bool,
     ) {
+        let ks = scorer.ks;
         self.fallback += u64::from(fell_back);
+        if let Some(c) = h
+            .country
+            .as_deref()
+            .and_then(|c| scorer.cultures.country_index(c))
+        {
+            for (i, &k) in ks.iter().enumerate() {
+                let (f, n) = scorer.cultures.foreign(ranking, c, k);
+                self.foreign[i] += f;
+                self.known_origin[i] += n;
+            }
+        }
         match user_metrics(ranking, &h.target, ks) {
             Some(metrics) => {
                 self.coverage.add(ranking);
+                let (head, tail) = head_tail_metrics(ranking, &h.target, &scorer.head, ks);
                 self.rows.push(UserMetricsRow {
                     user_idx,
                     user_id: h.user_id,
                     country: h.country.clone(),
                     metrics,
+                    head,
+                    tail,
                 });
             }
             None => self.skipped += 1,

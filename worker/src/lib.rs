@@ -19,7 +19,8 @@
 //!    country profiles and writes the archetype tables and figures; then [`context`] (every
 //!    member) computes its users' context features from the clusters' and countries' centroids.
 //! 7. [`als`] (every member, one timely cluster again) trains WMF by ALS on the training
-//!    users and stores factors, checkpoints and `.npy` matrices.
+//!    users and stores factors, checkpoints and `.npy` matrices; then [`local_models`], one
+//!    WMF model per archetype cluster or country over the same cluster.
 //! 8. [`evaluate`] (a later task) scores this member's held-out users with every available
 //!    model and returns one metric row per user.
 //!
@@ -33,6 +34,7 @@ pub mod context;
 pub mod dataflow;
 pub mod evaluate;
 pub mod ingest;
+pub mod local_models;
 pub mod outcome;
 pub mod pairs;
 pub mod query;

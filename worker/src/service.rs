@@ -519,6 +519,7 @@ fn to_wire(o: crate::evaluate::EvalOutcome) -> v1::Evaluation {
     v1::Evaluation {
         catalogue: o.catalogue as u64,
         users: o.users,
+        head_tracks: o.head_tracks,
         models: o
             .models
             .into_iter()
@@ -528,6 +529,8 @@ fn to_wire(o: crate::evaluate::EvalOutcome) -> v1::Evaluation {
                 unavailable: m.unavailable.unwrap_or_default(),
                 skipped: m.skipped,
                 fallback: m.fallback,
+                foreign: m.foreign,
+                known_origin: m.known_origin,
                 rows: m
                     .rows
                     .into_iter()
@@ -536,6 +539,8 @@ fn to_wire(o: crate::evaluate::EvalOutcome) -> v1::Evaluation {
                         user_id: r.user_id,
                         country: r.country.unwrap_or_default(),
                         values: r.metrics.values,
+                        head: r.head.map(|x| x.values).unwrap_or_default(),
+                        tail: r.tail.map(|x| x.values).unwrap_or_default(),
                     })
                     .collect(),
             })

@@ -5,11 +5,14 @@
 use std::sync::Arc;
 
 use archetype_eval::metrics::Metric;
-use archetype_job::config::SplitProtocol;
-use archetype_job::layout::{ALS_ITEM_FACTORS, ALS_ITEM_NPY, ALS_USER_NPY, USERS};
+use archetype_job::config::{LocalGroups, SplitProtocol};
+use archetype_job::layout::{
+    ALS_ITEM_FACTORS, ALS_ITEM_NPY, ALS_LOCAL_MODELS, ALS_USER_NPY, USERS,
+};
 use archetype_job::{JobConfig, StoreUrl};
 use archetype_worker::als::{dense, read_factors, run_phase, AlsPhase, AlsProgress, AlsState};
 use archetype_worker::evaluate::{evaluate, MP_GLOBAL, WMF_ALS};
+use archetype_worker::local_models::LocalState;
 use archetype_worker::split::Split;
 use archetype_worker::tables::{col, read_table, StrCol, U32Col};
 use object_store::ObjectStoreExt;
@@ -31,6 +34,15 @@ fn train(rt: &tokio::runtime::Runtime, c: &JobConfig, root: &StoreUrl, threads: 
     )
     .unwrap();
     serde_json::from_str(&o.state_json).unwrap()
+}
+
+/// `als/local/models.json` as the phase wrote it.
+fn local_state(rt: &tokio::runtime::Runtime, root: &StoreUrl) -> LocalState {
+    let url = root.join(ALS_LOCAL_MODELS);
+    let b = rt
+        .block_on(async { url.store.get(&url.path).await.unwrap().bytes().await })
+        .unwrap();
+    serde_json::from_slice(&b).unwrap()
 }
 
 fn items(rt: &tokio::runtime::Runtime, root: &StoreUrl, s: &AlsState) -> Vec<f32> {
@@ -77,6 +89,10 @@ fn wmf_als_phase_stores_resumes_and_is_evaluated() {
     c.als.enabled = true;
     c.als.factors = 16;
     c.als.iterations = 4;
+    c.als.local.groups = LocalGroups::Country;
+    c.als.local.factors = 8;
+    c.als.local.iterations = 3;
+    c.als.local.min_users = 5;
 
     // Uninterrupted, two timely workers.
     let a = aggregate(&rt, &c, &tmp.path().join("a"), 2);
@@ -108,9 +124,26 @@ fn wmf_als_phase_stores_resumes_and_is_evaluated() {
         }
     }
     assert!(held_out >= 80, "{held_out} held-out users");
-    // A finished model is not trained again.
+    // One local model per country with at least `min_users` training users, each trained on
+    // those users' cells only.
+    let la = local_state(&rt, &a);
+    assert!(la.complete, "{la:?}");
+    assert!(la.models.len() >= 2, "{la:?}");
+    for m in &la.models {
+        assert_eq!(format!("country-{}", m.countries.join("")), m.name);
+        assert!(m.users >= 5 && m.cells > 0 && m.items > 0, "{m:?}");
+        assert!(m.loss.is_finite() && m.loss > 0.0, "{m:?}");
+    }
+    let cells: u64 = la.models.iter().map(|m| m.cells).sum();
+    assert!(cells <= sa.nnz, "{cells} local cells of {} in all", sa.nnz);
+    for (name, why) in &la.skipped {
+        assert!(!la.models.iter().any(|m| &m.name == name), "{name}: {why}");
+    }
+    // A finished model is not trained again, nor are the local ones.
     let again = train(&rt, &c, &a, 2);
     assert_eq!(again, sa);
+    let la2 = local_state(&rt, &a);
+    assert_eq!(la2, la, "local models retrained");
 
     // Two iterations, then resumed to four: the same bits.
     let b = aggregate(&rt, &c, &tmp.path().join("b"), 2);
@@ -176,6 +209,26 @@ fn wmf_als_phase_stores_resumes_and_is_evaluated() {
         v.iter().sum::<f64>() / v.len() as f64
     };
     let (ndcg_wmf, ndcg_global) = (mean(WMF_ALS), mean(MP_GLOBAL));
-    eprintln!("NDCG@100: WMF-ALS {ndcg_wmf:.4}, MP global {ndcg_global:.4}");
+    let ndcg_local = mean("WMF-ALS local (country)");
+    eprintln!("NDCG@100: WMF-ALS {ndcg_wmf:.4}, local {ndcg_local:.4}, MP global {ndcg_global:.4}");
     assert!(ndcg_wmf > ndcg_global, "{ndcg_wmf} vs {ndcg_global}");
+    assert!(ndcg_local > 0.0);
+
+    // Cross-cultural re-ranking: the share of foreign-origin tracks grows with the strength,
+    // the hard exclusion leaves none of the user's own country.
+    let foreign = |name: &str| {
+        let m = whole.models.iter().find(|m| m.model == name).unwrap();
+        assert!(m.unavailable.is_none(), "{name}: {:?}", m.unavailable);
+        assert!(m.known_origin[0] > 0, "{name}");
+        m.foreign[0] as f64 / m.known_origin[0] as f64
+    };
+    let mut last = foreign(WMF_ALS);
+    for s in &c.eval.cross_cultural.strengths {
+        let f = foreign(&format!("WMF-ALS cross-cultural s={s}"));
+        eprintln!("Foreign@10 at strength {s}: {f:.3}");
+        assert!(f + 1e-9 >= last, "strength {s}: {f} after {last}");
+        last = f;
+    }
+    assert!(last > foreign(WMF_ALS), "the penalty changed nothing");
+    assert_eq!(foreign("WMF-ALS without own country"), 1.0);
 }

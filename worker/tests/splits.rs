@@ -224,7 +224,9 @@ fn evaluation_shards_add_up_and_match_a_naive_ranking() {
     let b = rt
         .block_on(evaluate(&root, &c, Split::Test, |p| p >= 2))
         .unwrap();
-    assert_eq!(whole.models.len(), 4);
+    // Three baselines, then the WMF-ALS family: the model, its item cosine, the local models,
+    // four cross-cultural strengths and the hard exclusion.
+    assert_eq!(whole.models.len(), 11);
     for (i, m) in whole.models.iter().enumerate() {
         let mut rows = a.models[i].rows.clone();
         rows.extend(b.models[i].rows.clone());
@@ -236,14 +238,17 @@ fn evaluation_shards_add_up_and_match_a_naive_ranking() {
         whole.models[2].unavailable.is_some(),
         "MP cluster is not faked"
     );
-    let wmf = &whole.models[3];
-    assert!(
-        wmf.unavailable
-            .as_deref()
-            .is_some_and(|r| r.contains("als.enabled")),
-        "WMF-ALS is not faked: {:?}",
-        wmf.unavailable
-    );
+    for wmf in &whole.models[3..] {
+        assert!(
+            wmf.unavailable
+                .as_deref()
+                .is_some_and(|r| r.contains("als.enabled")),
+            "{} is not faked: {:?}",
+            wmf.model,
+            wmf.unavailable
+        );
+        assert!(wmf.rows.is_empty());
+    }
     let global = &whole.models[0];
     assert_eq!(global.model, MP_GLOBAL);
     assert_eq!(whole.models[1].model, MP_COUNTRY);
