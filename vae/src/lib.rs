@@ -1,0 +1,40 @@
+//! The gated Mult-VAE of Schedl et al. (2021, Sec. 3.3) on Liang et al.'s Mult-VAE, trained
+//! data-parallel.
+//!
+//! Data flows: [`data::UserRows`] (users' track vectors) and [`data::ContextRows`] (the four
+//! user context models) -> [`data::Batch`] per replica per step (normalised, dropped out,
+//! noise drawn per user) -> [`model::Model`] forward, loss and backward on the `kernels` ops
+//! -> [`collective::Collective`] all-reduce -> Adam -> [`train::Trainer`] epochs with
+//! validation NDCG@100 and early stopping -> [`checkpoint`] (safetensors) -> scores and
+//! top-K lists for evaluation and the CLI.
+
+pub mod checkpoint;
+pub mod collective;
+pub mod data;
+pub mod model;
+pub mod params;
+pub mod spec;
+pub mod train;
+
+#[cfg(test)]
+mod reference;
+
+pub use collective::{Collective, Solo, ThreadGroup};
+pub use data::{Batch, ContextRows, UserRows};
+pub use model::Model;
+pub use spec::{InputKind, ModelSpec, TrainParams, Variant};
+pub use train::{EpochReport, StepReport, TrainData, TrainState, Trainer, Validation};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaeError {
+    #[error("model specification: {0}")]
+    Spec(String),
+    #[error("shapes: {0}")]
+    Shape(String),
+    #[error("data: {0}")]
+    Data(String),
+    #[error("collective: {0}")]
+    Collective(String),
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+}
