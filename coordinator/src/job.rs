@@ -230,6 +230,20 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
             .phase_seconds
             .insert("als".into(), t.elapsed().as_secs_f64());
     }
+    if summary.error.is_none() && config.vae.enabled {
+        set_status(state, &job_id, "vae", "");
+        let t = Instant::now();
+        match vae_phase(state, &job_id, &config, &layout, &members).await {
+            Ok(v) => summary.vae = Some(v),
+            Err(e) => {
+                error!(job = job_id, error = %e, "VAE phase failed");
+                summary.error = Some(format!("VAE phase failed: {e}"));
+            }
+        }
+        summary
+            .phase_seconds
+            .insert("vae".into(), t.elapsed().as_secs_f64());
+    }
     if summary.error.is_none() && config.eval.enabled {
         set_status(state, &job_id, "evaluating", "");
         let t_eval = Instant::now();
@@ -418,6 +432,61 @@ async fn als_phase(
         .unwrap_or_default();
     serde_json::from_str(&json)
         .map_err(|e| JobError::Output(format!("ALS phase returned no state: {e}")))
+}
+
+/// Trains the VAE models data-parallel on all members (one timely cluster; every timely
+/// worker a replica). Returns `vae/models.json` as member 0 wrote it.
+async fn vae_phase(
+    state: &CoordinatorState,
+    job_id: &str,
+    config: &JobConfig,
+    layout: &JobLayout,
+    members: &[crate::server::WorkerEntry],
+) -> Result<serde_json::Value, JobError> {
+    let config_toml = config.to_toml();
+    let peers: Vec<String> = members
+        .iter()
+        .map(|m| m.info.timely_address.clone())
+        .collect();
+    let mut tasks = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let task_id = format!("{job_id}/vae/{i}");
+        state.queue_task(
+            &m.id,
+            v1::Task {
+                job_id: job_id.to_string(),
+                task_id: task_id.clone(),
+                kind: Some(v1::task::Kind::Vae(v1::VaeTask {
+                    process_index: i as u32,
+                    peers: peers.clone(),
+                    threads: config.cluster.threads as u32,
+                    config_toml: config_toml.clone(),
+                    output_url: layout.root.url.clone(),
+                })),
+            },
+        );
+        tasks.push((task_id, m.id.clone()));
+    }
+    let results = watch(
+        state,
+        &tasks,
+        job_id,
+        Watch {
+            phase: "vae",
+            input_bytes: 0,
+            shards_total: 0,
+            progress_bars: false,
+            lease_ms: config.cluster.lease_ms,
+        },
+    )
+    .await?;
+    let json = results
+        .iter()
+        .find(|r| r.task_id.ends_with("/vae/0"))
+        .map(|r| r.vae_json.clone())
+        .unwrap_or_default();
+    serde_json::from_str(&json)
+        .map_err(|e| JobError::Output(format!("VAE phase returned no models: {e}")))
 }
 
 /// Hands every member its held-out users, waits for the per-user rows, reduces them and
@@ -630,6 +699,7 @@ async fn watch(
     let lease = Duration::from_millis(lease_ms);
     let ids: Vec<String> = tasks.iter().map(|t| t.0.clone()).collect();
     let mut last_iteration = 0.0;
+    let mut last_vae_epoch = (String::new(), 0.0);
     loop {
         let notified = state.events.notified();
         let mut failure: Option<JobError> = None;
@@ -661,6 +731,28 @@ async fn watch(
                             let ndcg = gauge("als.validation_ndcg");
                             info!(job = job_id, iteration = it, loss, ndcg, "ALS iteration");
                             telemetry::set_training(job_id, "WMF-ALS", it, loss, ndcg);
+                        }
+                    }
+                    if let Some(model) = p.phase.strip_prefix("vae:").filter(|m| !m.is_empty()) {
+                        if let (Some(step), Some(loss), Some(kl), Some(beta)) = (
+                            gauge("vae.step"),
+                            gauge("vae.loss"),
+                            gauge("vae.kl"),
+                            gauge("vae.beta"),
+                        ) {
+                            telemetry::set_step(job_id, model, step, loss, kl, beta);
+                        }
+                        if let (Some(epoch), Some(loss)) =
+                            (gauge("vae.epoch"), gauge("vae.epoch_loss"))
+                        {
+                            let ndcg = gauge("vae.validation_ndcg");
+                            telemetry::set_training(job_id, model, epoch, loss, ndcg);
+                            if (model.to_string(), epoch) != last_vae_epoch
+                                && task_id.ends_with("/0")
+                            {
+                                last_vae_epoch = (model.to_string(), epoch);
+                                info!(job = job_id, model, epoch, loss, ndcg, "VAE epoch");
+                            }
                         }
                     }
                     for c in &p.counters {

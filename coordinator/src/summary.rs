@@ -86,6 +86,9 @@ pub struct JobSummary {
     /// The ALS phase's `als/state.json` (settings, iterations, loss and validation NDCG).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub als: Option<serde_json::Value>,
+    /// The VAE phase's `vae/models.json` (per model: epochs, best epoch, validation NDCG).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vae: Option<serde_json::Value>,
 }
 
 impl JobSummary {
@@ -196,6 +199,7 @@ impl JobSummary {
             report: None,
             archetypes: None,
             als: None,
+            vae: None,
         }
     }
 

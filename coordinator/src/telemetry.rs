@@ -62,6 +62,10 @@ const PHASE_SECONDS: &str = "archetype_phase_seconds";
 const TRAINING_ITERATION: &str = "archetype_training_iteration";
 const TRAINING_LOSS: &str = "archetype_training_loss";
 const VALIDATION_NDCG: &str = "archetype_validation_ndcg";
+const TRAINING_STEP: &str = "archetype_training_step";
+const STEP_LOSS: &str = "archetype_training_step_loss";
+const STEP_KL: &str = "archetype_training_step_kl";
+const STEP_BETA: &str = "archetype_training_step_beta";
 const EVENTS_READ: &str = "archetype_events_read_total";
 const BYTES_READ: &str = "archetype_bytes_read_total";
 const ROWS_REJECTED: &str = "archetype_rows_rejected_total";
@@ -171,6 +175,13 @@ fn describe_all() {
         VALIDATION_NDCG,
         "Validation NDCG@100 after the model's last validated iteration."
     );
+    describe_gauge!(TRAINING_STEP, "Optimiser steps a model has taken (VAE).");
+    describe_gauge!(
+        STEP_LOSS,
+        "The last step's loss (mean over the global batch of NLL + beta KL; VAE)."
+    );
+    describe_gauge!(STEP_KL, "The last step's mean KL divergence (VAE).");
+    describe_gauge!(STEP_BETA, "The KL weight beta of the last step (VAE).");
     describe_gauge!(
         JOB_INFO,
         "Always 1; the job label names a job this coordinator runs."
@@ -347,6 +358,16 @@ pub fn set_training(job: &str, model: &str, iteration: f64, loss: f64, ndcg: Opt
     if let Some(n) = ndcg {
         gauge!(VALIDATION_NDCG, &labels).set(n);
     }
+}
+
+/// Records a VAE step: `archetype_training_step{job, model}` and the step's loss, KL and
+/// beta.
+pub fn set_step(job: &str, model: &str, step: f64, loss: f64, kl: f64, beta: f64) {
+    let labels = [("job", job.to_string()), ("model", model.to_string())];
+    gauge!(TRAINING_STEP, &labels).set(step);
+    gauge!(STEP_LOSS, &labels).set(loss);
+    gauge!(STEP_KL, &labels).set(kl);
+    gauge!(STEP_BETA, &labels).set(beta);
 }
 
 /// Records an evaluation result: `archetype_eval_metric{job, model, metric}`, e.g.

@@ -42,6 +42,8 @@ pub struct JobConfig {
     pub archetypes: ArchetypeConfig,
     #[serde(default)]
     pub als: AlsConfig,
+    #[serde(default)]
+    pub vae: VaeConfig,
 }
 
 fn default_name() -> String {
@@ -414,6 +416,116 @@ impl Default for AlsConfig {
     }
 }
 
+/// The gated Mult-VAE (Schedl et al. 2021, Sec. 3.3): the plain VAE, and per context model
+/// and gate variant one gated VAE; optionally the concatenation variant (footnote 13).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaeConfig {
+    pub enabled: bool,
+    /// The context models (the paper's 1-4): `country_id`, `cluster_id`, `cluster_distances`,
+    /// `country_distances`.
+    pub contexts: Vec<VaeContext>,
+    /// Gate variants trained for every context model: `literal` (z = mu + sigma eps gate, the
+    /// paper's eq. 6) and `scale` (z = gate (mu + sigma eps), gate mu at inference).
+    pub gates: Vec<VaeGate>,
+    /// Context models also trained with the context concatenated to the input.
+    pub concat: Vec<VaeContext>,
+    pub hidden: usize,
+    pub latent: usize,
+    pub epochs: usize,
+    /// Users per step over all replicas.
+    pub batch: usize,
+    pub lr: f32,
+    pub beta_cap: f32,
+    pub anneal_steps: u64,
+    pub dropout: f32,
+    /// `binary` (Liang et al.) or `counts` (play counts, also weighting the multinomial).
+    pub input: VaeInput,
+    pub seed: u64,
+    /// Early stopping: epochs without a better validation NDCG@100 (0: never stop early).
+    pub patience: usize,
+    /// Continue from the checkpoints under `vae/` when the settings match.
+    pub resume: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VaeContext {
+    CountryId,
+    ClusterId,
+    ClusterDistances,
+    CountryDistances,
+}
+
+impl VaeContext {
+    pub const ALL: [VaeContext; 4] = [
+        VaeContext::CountryId,
+        VaeContext::ClusterId,
+        VaeContext::ClusterDistances,
+        VaeContext::CountryDistances,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            VaeContext::CountryId => "country_id",
+            VaeContext::ClusterId => "cluster_id",
+            VaeContext::ClusterDistances => "cluster_distances",
+            VaeContext::CountryDistances => "country_distances",
+        }
+    }
+
+    /// As the paper's Table 3 names the model.
+    pub fn label(self) -> &'static str {
+        match self {
+            VaeContext::CountryId => "country id (model 1)",
+            VaeContext::ClusterId => "cluster id (model 2)",
+            VaeContext::ClusterDistances => "cluster dist (model 3)",
+            VaeContext::CountryDistances => "country dist (model 4)",
+        }
+    }
+
+    pub fn needs_clusters(self) -> bool {
+        matches!(self, VaeContext::ClusterId | VaeContext::ClusterDistances)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VaeGate {
+    Literal,
+    Scale,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VaeInput {
+    Binary,
+    Counts,
+}
+
+impl Default for VaeConfig {
+    fn default() -> Self {
+        VaeConfig {
+            enabled: true,
+            contexts: VaeContext::ALL.to_vec(),
+            gates: vec![VaeGate::Literal, VaeGate::Scale],
+            concat: vec![VaeContext::CountryId],
+            hidden: 1200,
+            latent: 600,
+            epochs: 50,
+            batch: 500,
+            lr: 1e-3,
+            beta_cap: 0.2,
+            anneal_steps: 200_000,
+            dropout: 0.5,
+            input: VaeInput::Binary,
+            seed: 42,
+            patience: 5,
+            resume: true,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
@@ -572,6 +684,19 @@ impl JobConfig {
         }
         if m.local.factors == 0 {
             return bad("als.local.factors must be at least 1");
+        }
+        let v = &self.vae;
+        if v.hidden == 0 || v.latent == 0 || v.batch == 0 {
+            return bad("vae.hidden, vae.latent and vae.batch must be at least 1");
+        }
+        if !(v.lr.is_finite() && v.lr > 0.0 && v.beta_cap.is_finite() && v.beta_cap >= 0.0) {
+            return bad("vae.lr must be a number > 0 and vae.beta_cap a number >= 0");
+        }
+        if !(0.0..1.0).contains(&v.dropout) {
+            return bad("vae.dropout must lie in [0, 1)");
+        }
+        if !v.contexts.is_empty() && v.gates.is_empty() {
+            return bad("vae.gates must name at least one gate variant when vae.contexts is set");
         }
         if !(self.eval.head_share > 0.0 && self.eval.head_share < 1.0) {
             return bad("eval.head_share must lie strictly between 0 and 1");

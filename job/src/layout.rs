@@ -42,6 +42,11 @@ pub const ALS_LOCAL: &str = "als/local";
 pub const ALS_LOCAL_MODELS: &str = "als/local/models.json";
 /// Per-iteration checkpoints: `als/checkpoints/iter-NNNN/{users,items}/part-NNNNN.parquet`.
 pub const ALS_CHECKPOINTS: &str = "als/checkpoints";
+
+/// The VAE phase: `vae/<model id>/{state.json, checkpoint.safetensors, model.safetensors}`
+/// per model, and `vae/models.json` listing them.
+pub const VAE: &str = "vae";
+pub const VAE_MODELS: &str = "vae/models.json";
 /// Figures (`<name>.png` and `<name>.svg`), written with the report.
 pub const FIGURES: &str = "report/figures";
 

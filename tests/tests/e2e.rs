@@ -63,8 +63,16 @@ heartbeat_ms = 200
 lease_ms = 3000
 register_timeout_s = 60
 metrics_listen = "127.0.0.1:0"
+{vae}
 {extra}
 "#,
+        vae = if extra.contains("[vae]") {
+            ""
+        } else {
+            // Tiny, so the VAE phase costs seconds here; `worker/tests/vae_phase.rs` trains
+            // larger ones.
+            "[vae]\nhidden = 16\nlatent = 8\nepochs = 2\nbatch = 100\ncontexts = [\"country_id\"]\ngates = [\"literal\", \"scale\"]\nconcat = []\n"
+        },
         d = data.display(),
         o = out.display(),
         mt = f.min_track_les,
@@ -183,6 +191,9 @@ fn two_worker_processes_write_what_the_reference_computes() {
             "WMF-ALS",
             "WMF-ALS item cosine",
             "WMF-ALS local (cluster)",
+            "VAE",
+            "VAE country id (model 1)",
+            "VAE country id (model 1) scaled gate",
             "WMF-ALS cross-cultural s=0.25",
             "WMF-ALS cross-cultural s=0.5",
             "WMF-ALS cross-cultural s=1",
@@ -223,6 +234,19 @@ fn two_worker_processes_write_what_the_reference_computes() {
     assert_eq!(cluster_row["name"], "MP cluster");
     assert_eq!(cluster_row["status"]["state"], "evaluated", "{cluster_row}");
     check_wmf(&job, &summary, &report);
+    // The VAE models, trained over both workers (two replicas) and stored as safetensors.
+    let vae = &summary["vae"];
+    assert_eq!(vae["replicas"], 2, "{vae}");
+    let trained = vae["models"].as_array().unwrap();
+    assert_eq!(trained.len(), 3, "{vae}");
+    for m in trained {
+        assert_eq!(m["complete"], true, "{m}");
+        let id = m["key"]["id"].as_str().unwrap();
+        assert!(
+            job.join(format!("vae/{id}/model.safetensors")).exists(),
+            "{id}"
+        );
+    }
 
     // At this size (16 countries, a few users each) the planted structure is too faint to ask
     // for; the next test does on a data set where it is clear.

@@ -130,6 +130,56 @@ impl ContextRows {
         self.values.len().checked_div(self.dim).unwrap_or(0)
     }
 
+    /// Each feature's mean and standard deviation over the rows (a constant feature gets 1),
+    /// for [`ContextRows::standardise`]: distances to centroids differ by little between
+    /// users, and a sigmoid gate learns faster on centred, unit-scale inputs.
+    pub fn moments(&self) -> (Vec<f32>, Vec<f32>) {
+        let n = self.rows().max(1) as f64;
+        let mut mean = vec![0f64; self.dim];
+        for r in 0..self.rows() {
+            for (m, &v) in mean.iter_mut().zip(self.row(r)) {
+                *m += f64::from(v);
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n);
+        let mut var = vec![0f64; self.dim];
+        for r in 0..self.rows() {
+            for ((s, &v), m) in var.iter_mut().zip(self.row(r)).zip(&mean) {
+                *s += (f64::from(v) - m).powi(2);
+            }
+        }
+        let std = var
+            .iter()
+            .map(|s| {
+                let d = (s / n).sqrt();
+                if d > 1e-12 {
+                    d as f32
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        (mean.iter().map(|&m| m as f32).collect(), std)
+    }
+
+    /// `(x - mean) / std` per feature, with moments from the training users.
+    pub fn standardise(&mut self, mean: &[f32], std: &[f32]) -> Result<(), VaeError> {
+        if mean.len() != self.dim || std.len() != self.dim {
+            return Err(VaeError::Shape(format!(
+                "moments of {} and {} features for rows of {}",
+                mean.len(),
+                std.len(),
+                self.dim
+            )));
+        }
+        for row in self.values.chunks_mut(self.dim) {
+            for ((v, m), s) in row.iter_mut().zip(mean).zip(std) {
+                *v = (*v - m) / s;
+            }
+        }
+        Ok(())
+    }
+
     pub fn row(&self, r: usize) -> &[f32] {
         &self.values[r * self.dim..(r + 1) * self.dim]
     }
@@ -301,6 +351,11 @@ mod tests {
             ContextRows::one_hot(&[1, -1], 2).unwrap().values,
             vec![0.0, 1.0, 0.0, 0.0]
         );
+        let mut c = ContextRows::new(vec![1.0, 5.0, 3.0, 5.0], 2).unwrap();
+        let (m, s) = c.moments();
+        assert_eq!((m, s.clone()), (vec![2.0, 5.0], vec![1.0, 1.0]));
+        c.standardise(&[2.0, 5.0], &s).unwrap();
+        assert_eq!(c.values, vec![-1.0, 0.0, 1.0, 0.0]);
     }
 
     #[test]

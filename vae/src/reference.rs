@@ -452,7 +452,10 @@ mod tests {
         assert_eq!((a.step, a.epoch), (b.step, b.epoch));
         assert!(a.weights == b.weights, "weights");
         assert!(a.m == b.m && a.v == b.v, "Adam moments");
-        assert_eq!(a.best.as_ref().map(|x| (x.epoch, x.ndcg)), b.best.as_ref().map(|x| (x.epoch, x.ndcg)));
+        assert_eq!(
+            a.best.as_ref().map(|x| (x.epoch, x.ndcg)),
+            b.best.as_ref().map(|x| (x.epoch, x.ndcg))
+        );
         assert!(a.best == b.best, "best weights");
         assert_eq!(a.history, b.history);
         assert!(straight.state.best.is_some());

@@ -352,7 +352,8 @@ impl Trainer {
 
     /// Trains until `params.epochs` or early stopping, validating after every epoch when
     /// `validation` has users, keeping the best epoch's weights. `on_epoch` sees each report
-    /// and the state after it (to checkpoint); it may stop training by returning `false`.
+    /// and the state after it (to checkpoint); it may stop training by returning `false`, and
+    /// an error or a stop on any replica stops all of them.
     pub fn fit<C: Collective>(
         &mut self,
         coll: &mut C,
@@ -377,7 +378,21 @@ impl Trainer {
                 }
             }
             self.state.history.push(report.clone());
-            if !on_epoch(&report, &self.state)? {
+            // Every replica must take the same branch, or the others wait in the next
+            // all-reduce forever: the verdicts are all-reduced before anyone acts on them.
+            let verdict = on_epoch(&report, &self.state);
+            let mut flags = [
+                f64::from(u8::from(verdict.is_err())),
+                f64::from(u8::from(matches!(verdict, Ok(false)))),
+            ];
+            coll.all_reduce_f64(&mut flags)?;
+            verdict?;
+            if flags[0] > 0.0 {
+                return Err(VaeError::Collective(
+                    "another replica failed after the epoch (see its log)".into(),
+                ));
+            }
+            if flags[1] > 0.0 {
                 break;
             }
         }

@@ -305,6 +305,7 @@ pub async fn evaluate(
             }
         }
     }
+    models.extend(vae_results(root, cfg, &users, &scorer, catalogue, max_k).await?);
     models.extend(factor_results);
     Ok(EvalOutcome {
         models,
@@ -370,6 +371,51 @@ async fn factor_rankings(
         let ranked = tokio::task::block_in_place(|| local.recommend(cells, n, exclusions))
             .map_err(scoring)?;
         out.push((local_name, Ok(ranked)));
+    }
+    Ok(out)
+}
+
+/// The VAE models of the phase, in its order: each scores the users from their input plays
+/// (and context features), input tracks excluded.
+async fn vae_results(
+    root: &StoreUrl,
+    cfg: &JobConfig,
+    users: &BTreeMap<u32, HeldOutUser>,
+    scorer: &Scorer<'_>,
+    catalogue: usize,
+    k: usize,
+) -> Result<Vec<ModelResult>, String> {
+    let keys = crate::vae::models(&cfg.vae);
+    if !cfg.vae.enabled {
+        return Ok(keys
+            .iter()
+            .map(|key| {
+                let mut m = ModelResult::new(&key.name, scorer.ks, catalogue);
+                m.unavailable = Some("vae.enabled = false: the VAE was not trained".into());
+                m
+            })
+            .collect());
+    }
+    let (loaded, skipped) = crate::vae::load_models(root).await?;
+    let context = crate::vae::read_context(root).await?;
+    let idx: Vec<u32> = users.keys().copied().collect();
+    let input =
+        archetype_vae::UserRows::new(catalogue, users.values().map(|h| h.input_plays.clone()))
+            .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for key in &keys {
+        let mut m = ModelResult::new(&key.name, scorer.ks, catalogue);
+        if let Some(s) = skipped.iter().find(|s| s.key.id == key.id) {
+            m.unavailable = Some(s.reason.clone());
+        } else if let Some(v) = loaded.iter().find(|l| l.key.id == key.id) {
+            let lists = tokio::task::block_in_place(|| v.recommend(&input, &idx, &context, k))?;
+            for ((&user_idx, h), r) in users.iter().zip(&lists) {
+                m.score(scorer, user_idx, h, r, false);
+            }
+        } else {
+            m.unavailable = Some("not in vae/models.json: trained with other settings".into());
+        }
+        out.push(m);
     }
     Ok(out)
 }

@@ -21,7 +21,9 @@
 //! 7. [`als`] (every member, one timely cluster again) trains WMF by ALS on the training
 //!    users and stores factors, checkpoints and `.npy` matrices; then [`local_models`], one
 //!    WMF model per archetype cluster or country over the same cluster.
-//! 8. [`evaluate`] (a later task) scores this member's held-out users with every available
+//! 8. [`vae`] (every member, one timely cluster: each timely worker a data-parallel replica)
+//!    trains the plain and the gated Mult-VAE models, checkpointing every epoch.
+//! 9. [`evaluate`] (a later task) scores this member's held-out users with every available
 //!    model and returns one metric row per user.
 //!
 //! [`query`] answers questions about a finished job (similar tracks) from its stored models.
@@ -42,6 +44,7 @@ pub mod reference;
 pub mod service;
 pub mod split;
 pub mod tables;
+pub mod vae;
 
 pub use dataflow::{run_aggregation, AggregateParams, ClusterSpec};
 pub use outcome::{AggregateOutcome, Progress};

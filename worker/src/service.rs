@@ -226,6 +226,10 @@ async fn run_task(
             run_als(client, &mut result, task, at).await;
             return result;
         }
+        Some(Kind::Vae(vt)) => {
+            run_vae(client, &mut result, task, vt).await;
+            return result;
+        }
         None => {
             result.error = "unknown task kind".to_string();
             return result;
@@ -470,6 +474,93 @@ async fn run_als(
         Err(join) => {
             result.error = format!("ALS thread panicked: {join}");
             error!(task = task.task_id, error = %result.error, "ALS task failed");
+        }
+    }
+}
+
+/// This member's replicas of VAE training; reports the current model, step and epoch as
+/// gauges (the model by its position in the phase's list).
+async fn run_vae(
+    client: &mut CoordinatorClient<Channel>,
+    result: &mut v1::TaskResult,
+    task: &v1::Task,
+    vt: &v1::VaeTask,
+) {
+    let (config, _root) = match task_setup(&vt.config_toml, &vt.output_url) {
+        Ok(x) => x,
+        Err(e) => {
+            result.error = e;
+            return;
+        }
+    };
+    let phase = crate::vae::VaePhase {
+        process_index: vt.process_index as usize,
+        peers: vt.peers.clone(),
+        threads: vt.threads.max(1) as usize,
+        config,
+        root: vt.output_url.clone(),
+    };
+    info!(
+        task = task.task_id,
+        process = vt.process_index,
+        "VAE task started"
+    );
+    let t0 = std::time::Instant::now();
+    let progress = Arc::new(crate::vae::VaeProgress::default());
+    let p2 = progress.clone();
+    let rt = tokio::runtime::Handle::current();
+    let mut handle = tokio::task::spawn_blocking(move || crate::vae::run_phase(phase, p2, rt));
+    let outcome = loop {
+        tokio::select! {
+            r = &mut handle => break r,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                let live = progress.live.lock().ok().map(|g| g.clone()).unwrap_or_default();
+                let mut gauges = vec![
+                    v1::Gauge { name: "vae.model_index".into(), value: live.model_index as f64 },
+                    v1::Gauge { name: "vae.models".into(), value: live.models as f64 },
+                ];
+                if let Some(s) = &live.step {
+                    gauges.push(v1::Gauge { name: "vae.step".into(), value: s.step as f64 });
+                    gauges.push(v1::Gauge { name: "vae.loss".into(), value: s.loss });
+                    gauges.push(v1::Gauge { name: "vae.kl".into(), value: s.kl });
+                    gauges.push(v1::Gauge { name: "vae.beta".into(), value: f64::from(s.beta) });
+                }
+                if let Some(e) = &live.epoch {
+                    gauges.push(v1::Gauge { name: "vae.epoch".into(), value: e.epoch as f64 });
+                    gauges.push(v1::Gauge { name: "vae.epoch_loss".into(), value: e.loss });
+                    if let Some(n) = e.validation_ndcg {
+                        gauges.push(v1::Gauge { name: "vae.validation_ndcg".into(), value: n });
+                    }
+                }
+                let report = v1::ProgressReport {
+                    worker_id: result.worker_id.clone(),
+                    task_id: task.task_id.clone(),
+                    phase: format!("vae:{}", live.model),
+                    counters: Vec::new(),
+                    gauges,
+                };
+                if let Err(e) = client.report_progress(report).await {
+                    warn!(error = %e, "cannot report progress");
+                }
+            }
+        }
+    };
+    match outcome {
+        Ok(Ok(json)) => {
+            result.vae_json = json;
+            result
+                .phase_seconds
+                .insert("vae".into(), t0.elapsed().as_secs_f64());
+            result.ok = true;
+            info!(task = task.task_id, "VAE task finished");
+        }
+        Ok(Err(e)) => {
+            error!(task = task.task_id, error = %e, "VAE task failed");
+            result.error = e;
+        }
+        Err(join) => {
+            result.error = format!("VAE thread panicked: {join}");
+            error!(task = task.task_id, error = %result.error, "VAE task failed");
         }
     }
 }

@@ -9,7 +9,7 @@ use archetype_job::config::{FilterConfig, SplitProtocol};
 use archetype_job::{open_url, JobConfig, StoreUrl};
 use archetype_worker::{run_aggregation, AggregateParams, ClusterSpec, Progress};
 
-/// A config over the data set in `data`; later phases (archetypes, ALS) are off, tests turn
+/// A config over the data set in `data`; later phases (archetypes, ALS, VAE) are off, tests turn
 /// on what they exercise.
 pub fn config(data: &Path, protocol: SplitProtocol) -> JobConfig {
     let mut c = JobConfig::from_toml(&format!(
@@ -30,6 +30,7 @@ pub fn config(data: &Path, protocol: SplitProtocol) -> JobConfig {
     c.eval.test_users = 60;
     c.archetypes.enabled = false;
     c.als.enabled = false;
+    c.vae.enabled = false;
     c
 }
 
@@ -51,6 +52,7 @@ pub fn aggregate(
     root
 }
 
+#[allow(dead_code)] // Not every test binary uses it.
 pub fn data(dir: &Path) {
     let gen = GeneratorConfig {
         seed: 5,
