@@ -402,14 +402,22 @@ async fn vae_results(
     let input =
         archetype_vae::UserRows::new(catalogue, users.values().map(|h| h.input_plays.clone()))
             .map_err(|e| e.to_string())?;
+    // Off the runtime's threads: scoring saturates every core, and the heartbeat must go on.
+    let lists: Vec<(String, Vec<Vec<u32>>)> = tokio::task::spawn_blocking(move || {
+        loaded
+            .iter()
+            .map(|v| Ok((v.key.id.clone(), v.recommend(&input, &idx, &context, k)?)))
+            .collect::<Result<Vec<_>, String>>()
+    })
+    .await
+    .map_err(|j| format!("VAE scoring panicked: {j}"))??;
     let mut out = Vec::new();
     for key in &keys {
         let mut m = ModelResult::new(&key.name, scorer.ks, catalogue);
         if let Some(s) = skipped.iter().find(|s| s.key.id == key.id) {
             m.unavailable = Some(s.reason.clone());
-        } else if let Some(v) = loaded.iter().find(|l| l.key.id == key.id) {
-            let lists = tokio::task::block_in_place(|| v.recommend(&input, &idx, &context, k))?;
-            for ((&user_idx, h), r) in users.iter().zip(&lists) {
+        } else if let Some((_, lists)) = lists.iter().find(|l| l.0 == key.id) {
+            for ((&user_idx, h), r) in users.iter().zip(lists) {
                 m.score(scorer, user_idx, h, r, false);
             }
         } else {
