@@ -463,6 +463,34 @@ fn read_share(
     })
 }
 
+/// The timely configuration of a training phase: one thread, a process of threads, or this
+/// member's place in the cluster whose addresses the coordinator handed out.
+pub(crate) fn timely_config(
+    process_index: usize,
+    peers: &[String],
+    threads: usize,
+) -> timely::Config {
+    let communication = if peers.len() <= 1 {
+        if threads <= 1 {
+            CommunicationConfig::Thread
+        } else {
+            CommunicationConfig::Process(threads)
+        }
+    } else {
+        CommunicationConfig::Cluster {
+            threads: threads.max(1),
+            process: process_index,
+            addresses: peers.to_vec(),
+            report: false,
+            zerocopy: false,
+        }
+    };
+    timely::Config {
+        communication,
+        worker: timely::WorkerConfig::default(),
+    }
+}
+
 /// Runs this member's part of the phase (blocking: call from a blocking thread).
 pub fn run_phase(
     phase: AlsPhase,
@@ -540,25 +568,7 @@ pub fn run_phase(
         .or(resume.as_ref().map(|r| r.completed))
         .unwrap_or(0);
     let workers = phase.peers.len().max(1) * phase.threads.max(1);
-    let communication = if phase.peers.len() <= 1 {
-        if phase.threads <= 1 {
-            CommunicationConfig::Thread
-        } else {
-            CommunicationConfig::Process(phase.threads)
-        }
-    } else {
-        CommunicationConfig::Cluster {
-            threads: phase.threads.max(1),
-            process: phase.process_index,
-            addresses: phase.peers.clone(),
-            report: false,
-            zerocopy: false,
-        }
-    };
-    let config = timely::Config {
-        communication,
-        worker: timely::WorkerConfig::default(),
-    };
+    let config = timely_config(phase.process_index, &phase.peers, phase.threads);
     let resume = Arc::new(resume);
     let state = Arc::new(state);
     let train_global = finished.is_none();

@@ -26,11 +26,10 @@ use arrow_array::{Array, Float32Array, Int32Array, ListArray};
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use timely::worker::Worker;
-use timely::CommunicationConfig;
 use tokio::runtime::Handle;
 use tracing::info;
 
-use crate::als::{read_json, write_bytes};
+use crate::als::{read_json, timely_config, write_bytes};
 use crate::tables::{self, col, StrCol, U32Col};
 
 /// One model the phase trains.
@@ -535,25 +534,7 @@ pub fn run_phase(
     }
     let keys = models(&cfg);
     let workers = phase.peers.len().max(1) * phase.threads.max(1);
-    let communication = if phase.peers.len() <= 1 {
-        if phase.threads <= 1 {
-            CommunicationConfig::Thread
-        } else {
-            CommunicationConfig::Process(phase.threads)
-        }
-    } else {
-        CommunicationConfig::Cluster {
-            threads: phase.threads.max(1),
-            process: phase.process_index,
-            addresses: phase.peers.clone(),
-            report: false,
-            zerocopy: false,
-        }
-    };
-    let config = timely::Config {
-        communication,
-        worker: timely::WorkerConfig::default(),
-    };
+    let config = timely_config(phase.process_index, &phase.peers, phase.threads);
     let summary: Arc<Mutex<Option<VaeModels>>> = Arc::new(Mutex::new(None));
     let out = summary.clone();
     let guards = timely::execute(config, move |worker| {
