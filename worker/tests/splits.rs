@@ -224,9 +224,11 @@ fn evaluation_shards_add_up_and_match_a_naive_ranking() {
     let b = rt
         .block_on(evaluate(&root, &c, Split::Test, |p| p >= 2))
         .unwrap();
-    // Three baselines, then the WMF-ALS family: the model, its item cosine, the local models,
-    // four cross-cultural strengths and the hard exclusion.
-    assert_eq!(whole.models.len(), 11);
+    // Three baselines, the WMF-ALS family (the model, its item cosine, the local models, four
+    // cross-cultural strengths and the hard exclusion) and one row per configured VAE.
+    let vaes = archetype_worker::vae::models(&c.vae);
+    assert_eq!(vaes.len(), 10, "plain, 4 contexts x 2 gates, concat country");
+    assert_eq!(whole.models.len(), 11 + vaes.len());
     for (i, m) in whole.models.iter().enumerate() {
         let mut rows = a.models[i].rows.clone();
         rows.extend(b.models[i].rows.clone());
@@ -238,16 +240,21 @@ fn evaluation_shards_add_up_and_match_a_naive_ranking() {
         whole.models[2].unavailable.is_some(),
         "MP cluster is not faked"
     );
-    for wmf in &whole.models[3..] {
+    for m in &whole.models[3..] {
+        let switch = if vaes.iter().any(|v| v.name == m.model) {
+            "vae.enabled"
+        } else {
+            "als.enabled"
+        };
         assert!(
-            wmf.unavailable
+            m.unavailable
                 .as_deref()
-                .is_some_and(|r| r.contains("als.enabled")),
+                .is_some_and(|r| r.contains(switch)),
             "{} is not faked: {:?}",
-            wmf.model,
-            wmf.unavailable
+            m.model,
+            m.unavailable
         );
-        assert!(wmf.rows.is_empty());
+        assert!(m.rows.is_empty());
     }
     let global = &whole.models[0];
     assert_eq!(global.model, MP_GLOBAL);
