@@ -105,6 +105,24 @@ enum Command {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Top tracks a finished job's trained VAE recommends to a user, with names.
+    Recommend {
+        /// A job root (`<output.url>/<job id>`) or an output URL (its latest job with a VAE).
+        #[arg(long)]
+        job: String,
+        /// LFM-1b user id.
+        #[arg(long)]
+        user: u32,
+        /// A VAE model by report name or directory id (`plain`, `country_id.gate_scale`, ...);
+        /// default: the one with the best validation NDCG@100.
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        n: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Tracks most similar to a track by cosine of a finished job's WMF-ALS item factors.
     Similar {
         /// A job root (`<output.url>/<job id>`) or an output URL (its latest job with WMF-ALS).
@@ -210,6 +228,13 @@ fn main() -> Result<()> {
                 n,
                 json,
             } => similar(&job, track, n, json).await,
+            Command::Recommend {
+                job,
+                user,
+                model,
+                n,
+                json,
+            } => recommend(&job, user, model.as_deref(), n, json).await,
         }
     })
 }
@@ -392,18 +417,13 @@ spawn_local_workers = true
 }
 
 async fn similar(job: &str, track: u32, n: usize, json: bool) -> Result<()> {
-    use archetype_worker::query::{resolve_job, similar_tracks, TrackInfo};
-    let root = resolve_job(job).await.map_err(anyhow::Error::msg)?;
+    use archetype_worker::query::{resolve_job, similar_tracks};
+    let root = resolve_job(job, archetype_job::layout::ALS_STATE)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let (query, found) = similar_tracks(&root, track, n)
         .await
         .map_err(anyhow::Error::msg)?;
-    let label = |t: &TrackInfo| {
-        format!(
-            "{} - {}",
-            t.artist_name.as_deref().unwrap_or("?"),
-            t.name.as_deref().unwrap_or("?")
-        )
-    };
     if json {
         let rows: Vec<serde_json::Value> = found
             .iter()
@@ -431,7 +451,7 @@ async fn similar(job: &str, track: u32, n: usize, json: bool) -> Result<()> {
     println!(
         "tracks like {} ({}), by cosine of the WMF-ALS item factors of {}",
         query.track_id,
-        label(&query),
+        track_label(&query),
         root.url
     );
     println!(
@@ -445,7 +465,112 @@ async fn similar(job: &str, track: u32, n: usize, json: bool) -> Result<()> {
             s.track.track_id,
             s.cosine,
             s.track.train_plays,
-            label(&s.track)
+            track_label(&s.track)
+        );
+    }
+    Ok(())
+}
+
+fn track_label(t: &archetype_worker::query::TrackInfo) -> String {
+    format!(
+        "{} - {}",
+        t.artist_name.as_deref().unwrap_or("?"),
+        t.name.as_deref().unwrap_or("?")
+    )
+}
+
+async fn recommend(job: &str, user: u32, model: Option<&str>, n: usize, json: bool) -> Result<()> {
+    use archetype_worker::query::{recommend_tracks, resolve_job};
+    let root = resolve_job(job, archetype_job::layout::VAE_MODELS)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let r = recommend_tracks(&root, user, model, n)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let track_json = |t: &archetype_worker::query::TrackInfo| {
+        serde_json::json!({
+            "track_id": t.track_id,
+            "artist_id": t.artist_id,
+            "name": t.name,
+            "artist_name": t.artist_name,
+            "train_plays": t.train_plays,
+        })
+    };
+    if json {
+        let rows: Vec<serde_json::Value> = r
+            .recommended
+            .iter()
+            .map(|x| {
+                let mut v = track_json(&x.track);
+                v["probability"] = serde_json::json!(x.probability);
+                v["held_out"] = serde_json::json!(x.held_out);
+                v
+            })
+            .collect();
+        let played: Vec<serde_json::Value> = r
+            .top_played
+            .iter()
+            .map(|(t, p)| {
+                let mut v = track_json(t);
+                v["plays"] = serde_json::json!(p);
+                v
+            })
+            .collect();
+        let out = serde_json::json!({
+            "job": root.url,
+            "user_id": r.user.user_id,
+            "country": r.user.country,
+            "split": r.user.split,
+            "model": r.model,
+            "model_id": r.model_id,
+            "input_tracks": r.user.input.len(),
+            "held_out_tracks": r.user.target.len(),
+            "top_played": played,
+            "recommended": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "user {} ({}, {} user, {} input tracks{}) by {} [{}] of {}",
+        r.user.user_id,
+        r.user.country.as_deref().unwrap_or("no country"),
+        r.user.split,
+        r.user.input.len(),
+        if r.user.target.is_empty() {
+            String::new()
+        } else {
+            format!(", {} held out", r.user.target.len())
+        },
+        r.model,
+        r.model_id,
+        root.url
+    );
+    println!("most played:");
+    for (t, p) in &r.top_played {
+        println!("  {p:>6}  {:>10}  {}", t.track_id, track_label(t));
+    }
+    println!(
+        "{:>4}  {:>10}  {:>9}  {:>11}  {:>8}  track",
+        "rank", "track_id", "prob", "train plays", "held out"
+    );
+    for (i, x) in r.recommended.iter().enumerate() {
+        println!(
+            "{:>4}  {:>10}  {:>9.2e}  {:>11}  {:>8}  {}",
+            i + 1,
+            x.track.track_id,
+            x.probability,
+            x.track.train_plays,
+            if x.held_out { "yes" } else { "" },
+            track_label(&x.track)
+        );
+    }
+    if !r.user.target.is_empty() {
+        let hits = r.recommended.iter().filter(|x| x.held_out).count();
+        println!(
+            "{hits} of the top {} are in the user's {} held-out tracks",
+            r.recommended.len(),
+            r.user.target.len()
         );
     }
     Ok(())

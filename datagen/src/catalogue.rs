@@ -31,6 +31,13 @@ pub(crate) const POPULARITY_EXPONENT: f64 = 1.0;
 /// most with a handful, a few with hundreds.
 const ARTIST_SIZE_ALPHA: f64 = 1.5;
 const ARTIST_SIZE_WEIGHT_CAP: f64 = 150.0;
+/// Genres artists belong to; every user favours one. Popularity and locality cut across them,
+/// so a user's genre is something only its own listening reveals.
+pub(crate) const GENRES: u64 = 12;
+/// Draws after which a genre-constrained draw settles for the last track drawn: only a
+/// catalogue too small to give every genre a track gets there (a genre holds about 1/12 of the
+/// popularity mass, so 1024 misses in a row have odds near 1e-39).
+const GENRE_TRIES: u32 = 1024;
 /// Canonical positions per artist-lookup bucket.
 const BUCKET_SHIFT: u32 = 6;
 
@@ -214,6 +221,51 @@ impl Catalogue {
         };
         let s = &self.segments[seg];
         s.start + s.perm.apply(rank - s.start)
+    }
+
+    /// The genre of artist `a` (canonical index).
+    fn artist_genre(&self, a: usize) -> u64 {
+        key(self.seed, Stream::Catalogue, (9 << 40) + a as u64) % GENRES
+    }
+
+    /// The genre of the track at popularity rank `rank`.
+    pub fn genre_of(&self, rank: u64) -> u64 {
+        self.artist_genre(self.artist_of(self.canonical(rank)))
+    }
+
+    /// A rank drawn from the global law (`cluster` `None`) or an archetype's local law,
+    /// conditioned on the track's genre being `genre` (by rejection: popular tracks of the
+    /// genre stay popular within it).
+    pub fn genre_rank<R: Rng>(&self, rng: &mut R, genre: u64, cluster: Option<u32>) -> u64 {
+        let mut rank = 0;
+        for _ in 0..GENRE_TRIES {
+            rank = match cluster {
+                Some(c) => self.local_rank(rng, c),
+                None => self.global_rank(rng),
+            };
+            if self.genre_of(rank) == genre {
+                break;
+            }
+        }
+        rank
+    }
+
+    fn rank_of(&self, canonical: u64) -> u64 {
+        let seg = self.segments.partition_point(|s| s.start <= canonical) - 1;
+        let s = &self.segments[seg];
+        s.start + s.perm.invert(canonical - s.start)
+    }
+
+    /// The rank of a track by the same artist as the track at `rank`, uniform over that
+    /// artist's tracks (possibly `rank` itself). Artists never straddle a segment, so a local
+    /// artist's other tracks are local too.
+    pub fn same_artist_rank<R: Rng>(&self, rng: &mut R, rank: u64) -> u64 {
+        let a = self.artist_of(self.canonical(rank));
+        let (from, to) = (self.artist_start[a], self.artist_start[a + 1]);
+        if to - from <= 1 {
+            return rank;
+        }
+        self.rank_of(rng.random_range(from..to))
     }
 
     fn artist_of(&self, canonical: u64) -> usize {
@@ -433,6 +485,60 @@ mod tests {
         }
         // LFM-1b has about two tracks per album.
         assert!(c.albums > 1_500 && c.albums < 4_000, "{} albums", c.albums);
+    }
+
+    #[test]
+    fn same_artist_rank_stays_with_the_artist_and_covers_its_tracks() {
+        let c = catalogue(5_000, 500);
+        let mut rng = crate::rng::rng_for(9, crate::rng::Stream::Catalogue, 0);
+        for rank in 0..c.tracks {
+            assert_eq!(c.rank_of(c.canonical(rank)), rank);
+        }
+        let mut multi = 0;
+        for rank in (0..c.tracks).step_by(37) {
+            let artist = c.track_info(rank).artist;
+            let a = c.artist_of(c.canonical(rank));
+            let size = (c.artist_start[a + 1] - c.artist_start[a]) as usize;
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..40 * size {
+                let other = c.same_artist_rank(&mut rng, rank);
+                assert_eq!(c.track_info(other).artist, artist, "rank {rank}");
+                seen.insert(other);
+            }
+            assert_eq!(
+                seen.len(),
+                size,
+                "rank {rank}: every track of the artist is reachable"
+            );
+            multi += usize::from(size > 1);
+        }
+        assert!(multi > 10, "{multi} multi-track artists sampled");
+    }
+
+    #[test]
+    fn genre_draws_keep_the_genre_and_its_popularity_order() {
+        let c = catalogue(20_000, 2_000);
+        let mut rng = crate::rng::rng_for(4, crate::rng::Stream::Catalogue, 0);
+        let mut counts = vec![0u32; c.tracks as usize];
+        for _ in 0..20_000 {
+            let r = c.genre_rank(&mut rng, 3, None);
+            assert_eq!(c.genre_of(r), 3);
+            counts[r as usize] += 1;
+        }
+        // The genre's most popular tracks (lowest ranks) take most draws.
+        let genre: Vec<u64> = (0..c.tracks).filter(|&r| c.genre_of(r) == 3).collect();
+        assert!(genre.len() > 500, "{}", genre.len());
+        let head: u32 = genre[..50].iter().map(|&r| counts[r as usize]).sum();
+        let tail: u32 = genre[genre.len() - 50..]
+            .iter()
+            .map(|&r| counts[r as usize])
+            .sum();
+        assert!(head > 10 * tail.max(1), "head {head}, tail {tail}");
+        for _ in 0..2_000 {
+            let r = c.genre_rank(&mut rng, 5, Some(1));
+            assert_eq!(c.genre_of(r), 5);
+            assert!((c.local_rank_at(1, 0)..c.local_rank_at(1, c.local_len - 1) + 1).contains(&r));
+        }
     }
 
     #[test]

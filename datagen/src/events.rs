@@ -26,6 +26,12 @@ const RECENT_SHARE: f64 = 0.8;
 const REPERTOIRE_SCALE: f64 = 5.0;
 /// Zipf exponent of plays over a user's repertoire.
 pub(crate) const RELISTEN_EXPONENT: f64 = 1.0;
+/// Share of repertoire draws that pick another track by an artist the user already has:
+/// listeners follow artists, which is the co-occurrence structure collaborative filtering
+/// learns and popularity rankings cannot see.
+pub(crate) const ARTIST_LOYALTY: f64 = 0.4;
+/// Share of the other draws taken from the user's favourite genre.
+pub(crate) const GENRE_SHARE: f64 = 0.6;
 /// Roughly how many tracks make a listening session.
 const MEAN_SESSION_TRACKS: f64 = 10.0;
 
@@ -357,10 +363,14 @@ impl<'a> EventGen<'a> {
             .min(len - 1)
     }
 
-    /// Draws the user's distinct tracks: each from its archetype's local music with the user's
-    /// local share, otherwise from global popularity. Draw order is preference order.
+    /// Draws the user's distinct tracks: another track by an artist already drawn with
+    /// [`ARTIST_LOYALTY`], else from its archetype's local music with the user's local share,
+    /// else from global popularity; either of the latter restricted to the user's favourite
+    /// genre with [`GENRE_SHARE`]. Draw order is preference order.
     fn repertoire(&self, u: &User, rng: &mut ChaCha8Rng, s: &mut Scratch) {
         let want = repertoire_size(u.events);
+        let genre = crate::rng::key(self.seed, crate::rng::Stream::Catalogue, (8 << 40) + u.id)
+            % crate::catalogue::GENRES;
         s.seen.clear();
         s.ranks.clear();
         // Small catalogues cannot always supply `want` distinct tracks from a skewed law; the
@@ -368,10 +378,18 @@ impl<'a> EventGen<'a> {
         let mut attempts = 0;
         while s.ranks.len() < want && attempts < 8 * want + 16 {
             attempts += 1;
-            let rank = if rng.random::<f64>() < u.local_share {
-                self.catalogue.local_rank(rng, u.cluster)
+            let rank = if !s.ranks.is_empty() && rng.random::<f64>() < ARTIST_LOYALTY {
+                let known = s.ranks[rng.random_range(0..s.ranks.len())];
+                self.catalogue.same_artist_rank(rng, known)
             } else {
-                self.catalogue.global_rank(rng)
+                let local = (rng.random::<f64>() < u.local_share).then_some(u.cluster);
+                if rng.random::<f64>() < GENRE_SHARE {
+                    self.catalogue.genre_rank(rng, genre, local)
+                } else if let Some(c) = local {
+                    self.catalogue.local_rank(rng, c)
+                } else {
+                    self.catalogue.global_rank(rng)
+                }
             };
             if s.seen.insert(rank) {
                 s.ranks.push(rank);

@@ -20,8 +20,9 @@
 //!    in order, streaming, while the next batch renders. A user with more events than a block
 //!    holds is rendered in chunks (own stream per chunk, consecutive time sub-windows), so
 //!    memory stays bounded whatever the configuration. Each user draws a repertoire of distinct
-//!    tracks (local music of its archetype mixed with global hits) and re-listens to it with
-//!    Zipf weights. Bad rows are spliced in at pre-planned global event positions.
+//!    tracks (more by artists it already has, its favourite genre, local music of its
+//!    archetype, global hits) and re-listens to it with Zipf weights. Bad rows are spliced in
+//!    at pre-planned global event positions.
 //! 6. `ground_truth.json` records what was planted.
 //!
 //! Same seed and same configuration give byte-identical files whatever the thread count.
@@ -343,6 +344,9 @@ fn ground_truth(
             popularity_zipf_exponent: catalogue::POPULARITY_EXPONENT,
             local_share_range: [users::LOCAL_SHARE_RANGE.0, users::LOCAL_SHARE_RANGE.1],
             repertoire: "round(5 * sqrt(user events)) distinct tracks, at most the user's events",
+            artist_loyalty: events::ARTIST_LOYALTY,
+            genres: catalogue::GENRES,
+            genre_share: events::GENRE_SHARE,
             relisten_zipf_exponent: events::RELISTEN_EXPONENT,
         },
     }

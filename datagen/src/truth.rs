@@ -70,5 +70,8 @@ pub(crate) struct Model {
     pub popularity_zipf_exponent: f64,
     pub local_share_range: [f64; 2],
     pub repertoire: &'static str,
+    pub artist_loyalty: f64,
+    pub genres: u64,
+    pub genre_share: f64,
     pub relisten_zipf_exponent: f64,
 }

@@ -247,6 +247,7 @@ fn two_worker_processes_write_what_the_reference_computes() {
             "{id}"
         );
     }
+    check_recommend(&job);
 
     // At this size (16 countries, a few users each) the planted structure is too faint to ask
     // for; the next test does on a data set where it is clear.
@@ -385,6 +386,74 @@ fn check_wmf(job: &Path, summary: &serde_json::Value, report: &serde_json::Value
         String::from_utf8_lossy(&o.stderr).contains("not in the job's catalogue"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `archetype recommend` for a held-out user: named tracks, none the user's input, in
+/// decreasing probability, with its held-out hits marked; an unknown model is refused by name.
+fn check_recommend(job: &Path) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let root = archetype_job::open_url(job.to_str().unwrap()).unwrap();
+    let users = rt
+        .block_on(archetype_worker::tables::read_table(
+            &root.join(archetype_job::layout::USERS),
+        ))
+        .unwrap();
+    let mut test_user = None;
+    for b in &users {
+        let id = archetype_worker::tables::col::<archetype_worker::tables::U32Col>(b, "user_id")
+            .unwrap();
+        let split =
+            archetype_worker::tables::col::<archetype_worker::tables::StrCol>(b, "split").unwrap();
+        if let Some(i) = (0..b.num_rows()).find(|&i| split.value(i) == "test") {
+            test_user = Some(id.value(i));
+            break;
+        }
+    }
+    let user = test_user.expect("a test user");
+    let o = Command::new(bin("archetype"))
+        .args(["recommend", "--json", "--n", "10", "--model"])
+        .arg("country_id.gate_scale")
+        .arg("--user")
+        .arg(user.to_string())
+        .arg("--job")
+        .arg(job)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(got["user_id"], user);
+    assert_eq!(got["split"], "test");
+    assert_eq!(got["model"], "VAE country id (model 1) scaled gate");
+    let recs = got["recommended"].as_array().unwrap();
+    assert_eq!(recs.len(), 10, "{got}");
+    let played: Vec<u64> = got["top_played"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["track_id"].as_u64().unwrap())
+        .collect();
+    assert!(!played.is_empty(), "{got}");
+    let mut last = f64::INFINITY;
+    for r in recs {
+        let p = r["probability"].as_f64().unwrap();
+        assert!(p > 0.0 && p <= last, "{got}");
+        last = p;
+        assert!(!played.contains(&r["track_id"].as_u64().unwrap()), "{got}");
+        assert!(r["name"].as_str().is_some_and(|n| !n.is_empty()), "{got}");
+    }
+    let o = Command::new(bin("archetype"))
+        .args(["recommend", "--model", "no_such_model", "--user"])
+        .arg(user.to_string())
+        .arg("--job")
+        .arg(job)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no VAE model no_such_model") && err.contains("plain"),
+        "{err}"
     );
 }
 

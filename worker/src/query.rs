@@ -1,10 +1,13 @@
-//! Questions a person asks of a finished job: which tracks are like this one.
+//! Questions a person asks of a finished job: which tracks are like this one, and what a trained
+//! VAE recommends to a user.
 //!
 //! Reads the job's tables and trained models from its object store; nothing here runs inside a
 //! cluster. Tracks are named by their LFM-1b id on the way in and out; the dense indices stay
 //! inside.
 
-use archetype_job::layout::{ALS_STATE, SUMMARY, TRACKS};
+use std::collections::BTreeSet;
+
+use archetype_job::layout::{HELDOUT, INTERACTIONS, SUMMARY, TRACKS, USERS};
 use archetype_job::{open_url, StoreUrl};
 use arrow_array::Array;
 
@@ -65,8 +68,9 @@ pub async fn catalogue(root: &StoreUrl) -> Result<Vec<TrackInfo>, String> {
 }
 
 /// `url` itself when it is a job root (it holds `aggregate/summary.json`), else the most
-/// recent job below it that trained WMF-ALS (job ids end in `-<unix seconds>-<ms>`).
-pub async fn resolve_job(url: &str) -> Result<StoreUrl, String> {
+/// recent job below it that holds `needs` (a layout path such as [`ALS_STATE`]; job ids end in
+/// `-<unix seconds>-<ms>`).
+pub async fn resolve_job(url: &str, needs: &str) -> Result<StoreUrl, String> {
     let root = open_url(url).map_err(|e| e.to_string())?;
     if tables::exists(&root.join(SUMMARY)).await {
         return Ok(root);
@@ -82,7 +86,7 @@ pub async fn resolve_job(url: &str) -> Result<StoreUrl, String> {
             continue;
         };
         let job = root.join(&name);
-        if !tables::exists(&job.join(ALS_STATE)).await {
+        if !tables::exists(&job.join(needs)).await {
             continue;
         }
         let mut parts = name.rsplitn(3, '-');
@@ -97,7 +101,7 @@ pub async fn resolve_job(url: &str) -> Result<StoreUrl, String> {
         Some((_, name)) => Ok(root.join(&name)),
         None => Err(format!(
             "{url}: neither a job root (no aggregate/summary.json) nor an output directory \
-             holding a job with a trained WMF-ALS model (als/state.json)"
+             holding a job with {needs}"
         )),
     }
 }
@@ -140,4 +144,209 @@ pub async fn similar_tracks(
         })
         .collect();
     Ok((query, out))
+}
+
+/// A user as the model sees it when asked for recommendations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserListening {
+    pub user_idx: u32,
+    pub user_id: u32,
+    pub country: Option<String>,
+    /// `train`, `validation` or `test`.
+    pub split: String,
+    /// (track_idx, plays) the model reads: every play of a training user; the input part of
+    /// a held-out user, whose target part it never saw.
+    pub input: Vec<(u32, u32)>,
+    /// A held-out user's target tracks (empty for training users).
+    pub target: BTreeSet<u32>,
+}
+
+/// One recommended track.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recommended {
+    pub track: TrackInfo,
+    /// The model's multinomial probability of the track, over the tracks not in the input.
+    pub probability: f64,
+    /// The track is in the user's held-out target.
+    pub held_out: bool,
+}
+
+/// What [`recommend_tracks`] answers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recommendations {
+    pub user: UserListening,
+    /// The model's report name and its directory below `vae/`.
+    pub model: String,
+    pub model_id: String,
+    /// The user's most played input tracks, for a person to compare with.
+    pub top_played: Vec<(TrackInfo, u32)>,
+    pub recommended: Vec<Recommended>,
+}
+
+/// The listening of LFM-1b user `user_id` in the job's tables.
+pub async fn user_listening(root: &StoreUrl, user_id: u32) -> Result<UserListening, String> {
+    let e = |x: tables::TableError| x.to_string();
+    let mut found = None;
+    let mut users = 0usize;
+    for b in tables::read_table(&root.join(USERS)).await.map_err(e)? {
+        let idx = col::<U32Col>(&b, "user_idx").map_err(e)?;
+        let id = col::<U32Col>(&b, "user_id").map_err(e)?;
+        let country = col::<StrCol>(&b, "country").map_err(e)?;
+        let split = col::<StrCol>(&b, "split").map_err(e)?;
+        users += b.num_rows();
+        if let Some(i) = (0..b.num_rows()).find(|&i| id.value(i) == user_id) {
+            let c = (!country.is_null(i) && !country.value(i).is_empty())
+                .then(|| country.value(i).to_string());
+            found = Some((idx.value(i), c, split.value(i).to_string()));
+        }
+    }
+    let (user_idx, country, split) = found.ok_or_else(|| {
+        format!(
+            "user {user_id} is not in the job's users ({users} kept by the filters; see {})",
+            root.join(USERS).url
+        )
+    })?;
+    let mut input = Vec::new();
+    let mut target = BTreeSet::new();
+    if split == "train" {
+        for b in tables::read_table(&root.join(INTERACTIONS))
+            .await
+            .map_err(e)?
+        {
+            let u = col::<U32Col>(&b, "user_idx").map_err(e)?;
+            let t = col::<U32Col>(&b, "track_idx").map_err(e)?;
+            let n = col::<U32Col>(&b, "plays").map_err(e)?;
+            input.extend(
+                (0..b.num_rows())
+                    .filter(|&i| u.value(i) == user_idx)
+                    .map(|i| (t.value(i), n.value(i))),
+            );
+        }
+    } else {
+        for b in tables::read_table(&root.join(HELDOUT)).await.map_err(e)? {
+            let u = col::<U32Col>(&b, "user_idx").map_err(e)?;
+            let t = col::<U32Col>(&b, "track_idx").map_err(e)?;
+            let inp = col::<U32Col>(&b, "input_plays").map_err(e)?;
+            let tgt = col::<U32Col>(&b, "target_plays").map_err(e)?;
+            for i in (0..b.num_rows()).filter(|&i| u.value(i) == user_idx) {
+                if inp.value(i) > 0 {
+                    input.push((t.value(i), inp.value(i)));
+                }
+                if tgt.value(i) > 0 {
+                    target.insert(t.value(i));
+                }
+            }
+        }
+    }
+    input.sort_unstable();
+    Ok(UserListening {
+        user_idx,
+        user_id,
+        country,
+        split,
+        input,
+        target,
+    })
+}
+
+/// The top `n` tracks a trained VAE recommends to LFM-1b user `user_id`, the user's own
+/// tracks excluded. `model` is a report name or a directory id (`plain`,
+/// `country_id.gate_scale`, ...); without it, the model with the best validation NDCG@100.
+pub async fn recommend_tracks(
+    root: &StoreUrl,
+    user_id: u32,
+    model: Option<&str>,
+    n: usize,
+) -> Result<Recommendations, String> {
+    let (loaded, skipped) = crate::vae::load_models(root).await?;
+    let states: crate::vae::VaeModels =
+        crate::als::read_json(&root.join(archetype_job::layout::VAE_MODELS))
+            .await?
+            .unwrap_or_default();
+    let available = || {
+        loaded
+            .iter()
+            .map(|l| format!("{} ({})", l.key.id, l.key.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let chosen = match model {
+        Some(m) => loaded
+            .iter()
+            .find(|l| l.key.id == m || l.key.name == m)
+            .ok_or_else(
+                || match skipped.iter().find(|s| s.key.id == m || s.key.name == m) {
+                    Some(s) => format!("model {m} was not trained: {}", s.reason),
+                    None => format!("no VAE model {m} in the job; trained: {}", available()),
+                },
+            )?,
+        None => {
+            let best = |l: &&crate::vae::LoadedVae| {
+                states
+                    .models
+                    .iter()
+                    .find(|s| s.key.id == l.key.id)
+                    .and_then(|s| s.best_ndcg)
+                    .unwrap_or(f64::NEG_INFINITY)
+            };
+            loaded
+                .iter()
+                .max_by(|a, b| best(a).total_cmp(&best(b)))
+                .ok_or_else(|| "the job trained no VAE model".to_string())?
+        }
+    };
+    let tracks = catalogue(root).await?;
+    if chosen.model.spec.items != tracks.len() {
+        return Err(format!(
+            "model {} scores {} tracks, the catalogue has {}",
+            chosen.key.id,
+            chosen.model.spec.items,
+            tracks.len()
+        ));
+    }
+    let user = user_listening(root, user_id).await?;
+    let context = crate::vae::read_context(root).await?;
+    let input: Vec<(u32, f32)> = user.input.iter().map(|&(t, p)| (t, p as f32)).collect();
+    let logits = chosen.logits(&input, user.user_idx, &context)?;
+    let own: BTreeSet<u32> = user.input.iter().map(|x| x.0).collect();
+    let candidates: Vec<(u32, f32)> = logits
+        .iter()
+        .enumerate()
+        .filter(|(t, _)| !own.contains(&(*t as u32)))
+        .map(|(t, &l)| (t as u32, l))
+        .collect();
+    // Softmax over the candidates, in f64 with the maximum subtracted.
+    let max = candidates
+        .iter()
+        .map(|c| f64::from(c.1))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let norm: f64 = candidates
+        .iter()
+        .map(|c| (f64::from(c.1) - max).exp())
+        .sum();
+    let mut ranked = candidates;
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.truncate(n);
+    let recommended = ranked
+        .into_iter()
+        .map(|(t, l)| Recommended {
+            track: tracks[t as usize].clone(),
+            probability: (f64::from(l) - max).exp() / norm,
+            held_out: user.target.contains(&t),
+        })
+        .collect();
+    let mut played = user.input.clone();
+    played.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let top_played = played
+        .into_iter()
+        .take(n)
+        .map(|(t, p)| (tracks[t as usize].clone(), p))
+        .collect();
+    Ok(Recommendations {
+        user,
+        model: chosen.key.name.clone(),
+        model_id: chosen.key.id.clone(),
+        top_played,
+        recommended,
+    })
 }

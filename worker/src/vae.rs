@@ -821,6 +821,44 @@ async fn load_one(root: &StoreUrl, s: &VaeModelState) -> Result<LoadedVae, Strin
 }
 
 impl LoadedVae {
+    /// The model's logits over the catalogue for one user: its input row and its index (for
+    /// the context features).
+    pub fn logits(
+        &self,
+        input: &[(u32, f32)],
+        user: u32,
+        context: &ContextTable,
+    ) -> Result<Vec<f32>, String> {
+        let items = self.model.spec.items;
+        let rows = UserRows::new(items, [input.to_vec()]).map_err(|e| e.to_string())?;
+        let ctx = self.context_rows(context, &[user])?;
+        let batch = archetype_vae::Batch::build(&rows, ctx.as_ref(), &[0], self.params.input, None);
+        let mut acts = archetype_vae::model::Activations::default();
+        self.model
+            .score(&self.weights, &batch, &mut acts)
+            .map_err(|e| format!("{}: {e}", self.key.name))?;
+        acts.logits.truncate(items);
+        Ok(acts.logits)
+    }
+
+    fn context_rows(
+        &self,
+        context: &ContextTable,
+        users: &[u32],
+    ) -> Result<Option<ContextRows>, String> {
+        match self.key.context {
+            Some(kind) => {
+                let mut c = context.rows(kind, users)?;
+                if !self.context_mean.is_empty() {
+                    c.standardise(&self.context_mean, &self.context_std)
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(Some(c))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Top-`k` lists for users given by their input rows and user indices (for the context).
     pub fn recommend(
         &self,
@@ -829,17 +867,7 @@ impl LoadedVae {
         context: &ContextTable,
         k: usize,
     ) -> Result<Vec<Vec<u32>>, String> {
-        let ctx = match self.key.context {
-            Some(kind) => {
-                let mut c = context.rows(kind, users)?;
-                if !self.context_mean.is_empty() {
-                    c.standardise(&self.context_mean, &self.context_std)
-                        .map_err(|e| e.to_string())?;
-                }
-                Some(c)
-            }
-            None => None,
-        };
+        let ctx = self.context_rows(context, users)?;
         let mut acts = archetype_vae::model::Activations::default();
         archetype_vae::train::recommend_with(
             &self.model,

@@ -227,7 +227,11 @@ fn evaluation_shards_add_up_and_match_a_naive_ranking() {
     // Three baselines, the WMF-ALS family (the model, its item cosine, the local models, four
     // cross-cultural strengths and the hard exclusion) and one row per configured VAE.
     let vaes = archetype_worker::vae::models(&c.vae);
-    assert_eq!(vaes.len(), 10, "plain, 4 contexts x 2 gates, concat country");
+    assert_eq!(
+        vaes.len(),
+        10,
+        "plain, 4 contexts x 2 gates, concat country"
+    );
     assert_eq!(whole.models.len(), 11 + vaes.len());
     for (i, m) in whole.models.iter().enumerate() {
         let mut rows = a.models[i].rows.clone();
@@ -247,9 +251,7 @@ fn evaluation_shards_add_up_and_match_a_naive_ranking() {
             "als.enabled"
         };
         assert!(
-            m.unavailable
-                .as_deref()
-                .is_some_and(|r| r.contains(switch)),
+            m.unavailable.as_deref().is_some_and(|r| r.contains(switch)),
             "{} is not faked: {:?}",
             m.model,
             m.unavailable

@@ -1,6 +1,7 @@
-//! The VAE phase on aggregated tables with planted country archetypes: every model trained
-//! data-parallel over two replicas, stored as safetensors, resumed, and evaluated on the test
-//! users beside the popularity baselines.
+//! The VAE phase on aggregated tables with planted country archetypes, artist loyalty and
+//! genres: every model trained data-parallel over two replicas, stored as safetensors,
+//! resumed, evaluated on the test users beside the popularity baselines, and asked for one
+//! user's recommendations as the CLI asks.
 
 use std::sync::Arc;
 
@@ -21,16 +22,18 @@ fn vae_models_train_over_replicas_resume_and_beat_the_baselines() {
     let dir = tmp.path().join("data");
     let gen = GeneratorConfig {
         seed: 3,
-        events: 400_000,
-        users: Some(2_000),
+        events: 800_000,
+        users: Some(4_000),
+        tracks: Some(3_000),
         archetypes: 4,
         ..GeneratorConfig::default()
     };
     generate(&gen, &dir, false).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut c = config(&dir, SplitProtocol::Events);
-    c.eval.validation_users = 150;
-    c.eval.test_users = 300;
+    c.eval.heldout_fraction = 0.15;
+    c.eval.validation_users = 200;
+    c.eval.test_users = 400;
     c.archetypes.enabled = true;
     c.archetypes.grid = false;
     c.archetypes.perplexity = 3.0;
@@ -38,7 +41,7 @@ fn vae_models_train_over_replicas_resume_and_beat_the_baselines() {
     c.vae.enabled = true;
     c.vae.hidden = 96;
     c.vae.latent = 32;
-    c.vae.epochs = 12;
+    c.vae.epochs = 25;
     c.vae.batch = 100;
     c.vae.anneal_steps = 500;
     c.vae.patience = 0;
@@ -83,9 +86,9 @@ fn vae_models_train_over_replicas_resume_and_beat_the_baselines() {
         models.skipped
     );
     for m in &models.models {
-        assert!(m.complete && m.epochs_done == 12, "{m:?}");
-        assert_eq!(m.history.len(), 12);
-        let (first, last) = (&m.history[0], &m.history[11]);
+        assert!(m.complete && m.epochs_done == 25, "{m:?}");
+        assert_eq!(m.history.len(), 25);
+        let (first, last) = (&m.history[0], &m.history[24]);
         assert!(
             last.nll < first.nll,
             "{}: NLL {} -> {}",
@@ -134,14 +137,85 @@ fn vae_models_train_over_replicas_resume_and_beat_the_baselines() {
         }
     }
     eprintln!("NDCG@100 on {} test users:\n{table}", eval.users);
-    // The generator draws each user's tracks from the archetype's and the global popularity
-    // laws independently, so the archetype's chart (MP cluster) is close to the best possible
-    // guess for unseen tracks and collaborative models cannot pass it here. What must hold:
-    // every VAE learns more than the global chart and the country chart.
+    // The generator plants what collaborative models can learn and charts cannot (artist
+    // loyalty, a favourite genre per user) beside the archetypes' local music, so every VAE
+    // must beat the global and country charts; the paper-literal gate and concatenation must
+    // beat the plain VAE and the archetype's chart. The scaled gate (gate * mu at inference)
+    // trails here; it is reported, not asserted.
+    let plain = ndcg(VAE_PLAIN);
     for name in &names {
         for mp in [MP_GLOBAL, MP_COUNTRY] {
             assert!(ndcg(name) > ndcg(mp), "{name} against {mp}\n{table}");
         }
+        if !name.ends_with("scaled gate") {
+            assert!(
+                ndcg(name) > ndcg(MP_CLUSTER),
+                "{name} against {MP_CLUSTER}\n{table}"
+            );
+        }
+        if *name != VAE_PLAIN && !name.ends_with("scaled gate") {
+            assert!(ndcg(name) > plain, "{name} against {VAE_PLAIN}\n{table}");
+        }
     }
-    assert!(ndcg(MP_CLUSTER) > 0.0);
+
+    // What `archetype recommend` answers for a test user is the evaluated model's ranking.
+    let loaded = rt
+        .block_on(archetype_worker::vae::load_models(&root))
+        .unwrap()
+        .0;
+    let literal = loaded
+        .iter()
+        .find(|l| l.key.id == "country_id.gate_literal")
+        .unwrap();
+    let user_id = first_test_user(&rt, &root);
+    let r = rt
+        .block_on(archetype_worker::query::recommend_tracks(
+            &root,
+            user_id,
+            Some("country_id.gate_literal"),
+            30,
+        ))
+        .unwrap();
+    assert_eq!(r.user.split, "test");
+    let input: Vec<(u32, f32)> = r.user.input.iter().map(|&(t, p)| (t, p as f32)).collect();
+    let rows = archetype_vae::UserRows::new(literal.model.spec.items, [input]).unwrap();
+    let context = rt
+        .block_on(archetype_worker::vae::read_context(&root))
+        .unwrap();
+    let direct = literal
+        .recommend(&rows, &[r.user.user_idx], &context, 30)
+        .unwrap();
+    let listed: Vec<u32> = r.recommended.iter().map(|x| x.track.track_idx).collect();
+    assert_eq!(listed, direct[0]);
+    let p: Vec<f64> = r.recommended.iter().map(|x| x.probability).collect();
+    assert!(p.windows(2).all(|w| w[0] >= w[1]) && p.iter().sum::<f64>() <= 1.0 + 1e-9);
+    assert!(r
+        .recommended
+        .iter()
+        .all(|x| !r.user.input.iter().any(|i| i.0 == x.track.track_idx)));
+    // An unknown user is refused by id.
+    let err = rt
+        .block_on(archetype_worker::query::recommend_tracks(
+            &root,
+            u32::MAX,
+            None,
+            5,
+        ))
+        .unwrap_err();
+    assert!(err.contains(&format!("user {}", u32::MAX)), "{err}");
+}
+
+fn first_test_user(rt: &tokio::runtime::Runtime, root: &archetype_job::StoreUrl) -> u32 {
+    use archetype_worker::tables::{col, read_table, StrCol, U32Col};
+    for b in rt
+        .block_on(read_table(&root.join(archetype_job::layout::USERS)))
+        .unwrap()
+    {
+        let id = col::<U32Col>(&b, "user_id").unwrap();
+        let split = col::<StrCol>(&b, "split").unwrap();
+        if let Some(i) = (0..b.num_rows()).find(|&i| split.value(i) == "test") {
+            return id.value(i);
+        }
+    }
+    panic!("no test user");
 }
