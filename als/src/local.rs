@@ -298,6 +298,7 @@ impl LocalModels {
             1.0,
             Par::rayon(0),
         );
+        archetype_kernels::cpu::avx_state::after_parallel_matmul();
         let mut targets: Vec<(&mut [f32], &mut [f32])> = num
             .chunks_mut(cat)
             .zip(den.chunks_mut(cat))

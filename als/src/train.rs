@@ -753,6 +753,7 @@ fn validate_block(
                 1.0,
                 Par::rayon(0),
             );
+            archetype_kernels::cpu::avx_state::after_parallel_matmul();
             for (row, &u) in scores.chunks(own).zip(ub) {
                 let empty = Vec::new();
                 let exclude = s.val_exclude.get(&u).unwrap_or(&empty);

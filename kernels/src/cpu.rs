@@ -7,6 +7,7 @@
 
 pub mod adam;
 pub mod als;
+pub mod avx_state;
 pub mod dense;
 pub mod latent;
 pub mod rank;

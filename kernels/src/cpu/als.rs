@@ -443,6 +443,7 @@ fn gram64(factors: &[f32], k: usize) -> Vec<f64> {
                 1.0,
                 Par::Seq,
             );
+            super::avx_state::after_matmul();
             acc
         },
         &|mut a, b| {
@@ -684,6 +685,7 @@ fn times_dense(dst: &mut [f32], src: &[f32], a: &[f32], rows: usize, k: usize, s
         sign,
         Par::Seq,
     );
+    super::avx_state::after_matmul();
 }
 
 /// [`cg_row_body`] for the rows `first..` of `m` whose factors are `xb`, the dense products of all

@@ -99,6 +99,7 @@ pub fn gemm(c: &mut [f32], a: Operand<'_>, b: Operand<'_>, accumulate: bool) {
         1.0,
         Par::rayon(0),
     );
+    super::avx_state::after_parallel_matmul();
 }
 
 fn activate(v: f32, act: Activation) -> f32 {

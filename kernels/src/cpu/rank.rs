@@ -72,6 +72,7 @@ pub fn top_n_dot(
             1.0,
             Par::rayon(0),
         );
+        super::avx_state::after_parallel_matmul();
         let ranked: Vec<Ranked> = s
             .par_chunks(m)
             .enumerate()
