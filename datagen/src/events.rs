@@ -30,7 +30,9 @@ pub(crate) const RELISTEN_EXPONENT: f64 = 1.0;
 /// listeners follow artists, which is the co-occurrence structure collaborative filtering
 /// learns and popularity rankings cannot see.
 pub(crate) const ARTIST_LOYALTY: f64 = 0.4;
-/// Share of the other draws taken from the user's favourite genre.
+/// Share of the global (not local) draws taken from the user's favourite genre. Local music
+/// stays drawn by its archetype's popularity alone, so that countries of one archetype keep
+/// alike profiles however few users they have.
 pub(crate) const GENRE_SHARE: f64 = 0.6;
 /// Roughly how many tracks make a listening session.
 const MEAN_SESSION_TRACKS: f64 = 10.0;
@@ -365,8 +367,8 @@ impl<'a> EventGen<'a> {
 
     /// Draws the user's distinct tracks: another track by an artist already drawn with
     /// [`ARTIST_LOYALTY`], else from its archetype's local music with the user's local share,
-    /// else from global popularity; either of the latter restricted to the user's favourite
-    /// genre with [`GENRE_SHARE`]. Draw order is preference order.
+    /// else from global popularity, restricted to the user's favourite genre with
+    /// [`GENRE_SHARE`]. Draw order is preference order.
     fn repertoire(&self, u: &User, rng: &mut ChaCha8Rng, s: &mut Scratch) {
         let want = repertoire_size(u.events);
         let genre = crate::rng::key(self.seed, crate::rng::Stream::Catalogue, (8 << 40) + u.id)
@@ -382,11 +384,10 @@ impl<'a> EventGen<'a> {
                 let known = s.ranks[rng.random_range(0..s.ranks.len())];
                 self.catalogue.same_artist_rank(rng, known)
             } else {
-                let local = (rng.random::<f64>() < u.local_share).then_some(u.cluster);
-                if rng.random::<f64>() < GENRE_SHARE {
-                    self.catalogue.genre_rank(rng, genre, local)
-                } else if let Some(c) = local {
-                    self.catalogue.local_rank(rng, c)
+                if rng.random::<f64>() < u.local_share {
+                    self.catalogue.local_rank(rng, u.cluster)
+                } else if rng.random::<f64>() < GENRE_SHARE {
+                    self.catalogue.genre_rank(rng, genre, None)
                 } else {
                     self.catalogue.global_rank(rng)
                 }
