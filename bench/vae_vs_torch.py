@@ -24,7 +24,6 @@ with `--torch-input sparse`; `--torch-input both` runs the two.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BIN = os.path.join(ROOT, "target", "release", "examples", "vae_bench")
 sys.path.insert(0, HERE)
-from als_vs_implicit import generate  # noqa: E402
+from als_vs_implicit import generate, measured  # noqa: E402
 
 
 def split(m, validation_users, seed):
@@ -189,20 +188,6 @@ def validate(model, val, targets, batch, batch_input, torch, k=100):
     return total / max(scored, 1)
 
 
-def measured(label, cmd, env=None):
-    p = subprocess.run(
-        [sys.executable, os.path.join(HERE, "measure.py"), label, "--", *cmd],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if p.returncode != 0:
-        sys.exit(f"{label} failed:\n{p.stdout}\n{p.stderr}")
-    report = json.loads(p.stdout.strip().splitlines()[-1])
-    stats = json.loads(p.stderr.strip().splitlines()[-1])
-    return report, stats
-
-
 def steady(v):
     """Median over the epochs after the first (which pays for warm-up)."""
     return float(np.median(v[1:] if len(v) > 1 else v))
@@ -257,7 +242,7 @@ def main():
                 jobs.reverse()
             row = {}
             for label, cmd in jobs:
-                rep, stats = measured(label, cmd, env)
+                rep, stats, _ = measured(label, cmd, env)
                 row[label] = (rep, stats)
                 print(
                     f"run {run + 1} {label:<14} s/epoch {steady(rep['seconds_per_epoch']):8.3f}  "
