@@ -233,6 +233,7 @@ pub fn build_report(
         rows,
         significance,
         breakdown,
+        sampling: None,
     })
 }
 

@@ -9,6 +9,7 @@ use archetype_proto::v1;
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::{error, info};
 
+use archetype_eval::sampling::{Sampling, SamplingRun};
 use archetype_job::config::SplitProtocol;
 
 use crate::evaluation;
@@ -244,11 +245,27 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
             .phase_seconds
             .insert("vae".into(), t.elapsed().as_secs_f64());
     }
+    let mut sampling = None;
+    if summary.error.is_none() && config.sampling.runs > 0 && config.vae.enabled {
+        set_status(state, &job_id, "sampling", "");
+        let t = Instant::now();
+        match sampling_phase(state, &job_id, &config, summary.kept.tracks).await {
+            Ok(s) => sampling = Some(s),
+            Err(e) => {
+                error!(job = job_id, error = %e, "VAE sampling failed");
+                summary.error = Some(format!("VAE sampling failed: {e}"));
+            }
+        }
+        telemetry::set_job(&job_id);
+        summary
+            .phase_seconds
+            .insert("sampling".into(), t.elapsed().as_secs_f64());
+    }
     if summary.error.is_none() && config.eval.enabled {
         set_status(state, &job_id, "evaluating", "");
         let t_eval = Instant::now();
         match evaluate_phase(
-            state, &job_id, &config, &layout, &members, &summary, &shards,
+            state, &job_id, &config, &layout, &members, &summary, &shards, sampling,
         )
         .await
         {
@@ -489,8 +506,90 @@ async fn vae_phase(
         .map_err(|e| JobError::Output(format!("VAE phase returned no models: {e}")))
 }
 
+/// The paper's "VAE sampling" experiment: `sampling.runs` whole jobs on data sets of
+/// `main_tracks` (or `sampling.tracks`) tracks drawn from those with at least
+/// `sampling.min_track_les` events, one after the other on the same members, each under
+/// `<job>/sampling/run-<i>` with its own report. ALS is left out: the paper samples for the
+/// VAEs only.
+///
+/// Returns its future boxed and marked `Send` by hand: each run is a `run_job`, which awaits
+/// this phase, and the compiler cannot prove a recursive future `Send` on its own.
+fn sampling_phase<'a>(
+    state: &'a CoordinatorState,
+    job_id: &'a str,
+    config: &'a JobConfig,
+    main_tracks: u64,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Sampling, JobError>> + Send + 'a>> {
+    Box::pin(sampling_runs(state, job_id, config, main_tracks))
+}
+
+async fn sampling_runs(
+    state: &CoordinatorState,
+    job_id: &str,
+    config: &JobConfig,
+    main_tracks: u64,
+) -> Result<Sampling, JobError> {
+    let s = &config.sampling;
+    let n = s.tracks.unwrap_or(main_tracks).max(1);
+    let mut runs = Vec::new();
+    for i in 0..s.runs {
+        let run_id = format!("{job_id}/sampling/run-{i}");
+        let seed = s.seed.wrapping_add(u64::from(i));
+        let mut sub = config.clone();
+        sub.name = format!("{} sampling run {i}", config.name);
+        sub.filter.min_track_les = s.min_track_les;
+        sub.filter.keep_all_tracks = false;
+        sub.filter.sample_tracks = Some(n);
+        sub.filter.sample_seed = seed;
+        sub.als.enabled = false;
+        sub.sampling.runs = 0;
+        info!(
+            job = job_id,
+            run = i,
+            tracks = n,
+            min_les = s.min_track_les,
+            "VAE sampling run"
+        );
+        let summary = run_job(
+            state,
+            JobRun {
+                job_id: run_id.clone(),
+                config: sub,
+                progress_bars: false,
+            },
+        )
+        .await?;
+        if let Some(e) = summary.error {
+            return Err(JobError::Output(format!("run {i} ({run_id}): {e}")));
+        }
+        let report = summary
+            .report
+            .ok_or_else(|| JobError::Output(format!("run {i} ({run_id}) wrote no report")))?;
+        let evaluated = report
+            .rows
+            .iter()
+            .filter_map(|r| match r.status {
+                archetype_eval::report::ModelStatus::Evaluated { users, .. } => Some(users),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        runs.push(SamplingRun {
+            job_id: run_id,
+            seed,
+            pool_tracks: summary.counters.get("tracks.passed").copied().unwrap_or(0),
+            tracks: summary.kept.tracks,
+            held_out_users: evaluated,
+            rows: report.rows,
+        });
+    }
+    Ok(Sampling::new(s.min_track_les, n, runs))
+}
+
 /// Hands every member its held-out users, waits for the per-user rows, reduces them and
 /// writes the report.
+// Each argument is a different piece of the finished job; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn evaluate_phase(
     state: &CoordinatorState,
     job_id: &str,
@@ -499,6 +598,7 @@ async fn evaluate_phase(
     members: &[crate::server::WorkerEntry],
     summary: &JobSummary,
     shards: &[archetype_lfm::shard::ShardSpec],
+    sampling: Option<Sampling>,
 ) -> Result<archetype_eval::report::Report, JobError> {
     let split = "test";
     let config_toml = config.to_toml();
@@ -593,9 +693,11 @@ async fn evaluate_phase(
             share: config.eval.head_share,
             tracks,
         });
-    let report = evaluation::build_report(header, &models, ks, catalogue, head)
+    let mut report = evaluation::build_report(header, &models, ks, catalogue, head)
         .map_err(|e| JobError::Output(e.to_string()))?;
-    for row in &report.rows {
+    report.sampling = sampling;
+    let sampled_rows = report.sampling.iter().flat_map(|s| &s.rows);
+    for row in report.rows.iter().chain(sampled_rows) {
         for (name, v) in archetype_eval::metrics::columns(ks).iter().zip(&row.means) {
             telemetry::set_metric_value(job_id, &row.name, name, *v);
         }

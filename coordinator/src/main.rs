@@ -302,10 +302,7 @@ async fn run_local_or_cluster(
             log_dir.as_deref(),
             // An upper bound: member 0 also runs the archetype task; the others leave when the
             // coordinator shuts down.
-            1 + 2 * usize::from(cfg.archetypes.enabled)
-                + usize::from(cfg.als.enabled)
-                + usize::from(cfg.vae.enabled)
-                + usize::from(cfg.eval.enabled),
+            cfg.max_tasks_per_member(),
         )?)
     } else {
         info!(workers = cfg.cluster.workers, addr = %srv.addr, "waiting for workers to register");

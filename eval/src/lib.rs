@@ -28,6 +28,7 @@ mod error;
 mod exact;
 pub mod metrics;
 pub mod report;
+pub mod sampling;
 pub mod significance;
 
 pub use error::EvalError;

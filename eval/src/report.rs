@@ -276,6 +276,9 @@ pub struct Report {
     /// Head/tail, per-country and cross-cultural views of the same rankings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breakdown: Option<crate::breakdown::Breakdown>,
+    /// The "VAE sampling" experiment, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<crate::sampling::Sampling>,
 }
 
 impl Report {
@@ -289,11 +292,28 @@ impl Report {
         if let Some(b) = &self.breakdown {
             md.push_str(&b.markdown());
         }
+        if let Some(s) = &self.sampling {
+            md.push_str(&s.markdown(&self.ks));
+        }
         md
     }
 
     pub fn terminal(&self) -> String {
-        render_terminal(&self.ks, &self.rows)
+        let mut out = render_terminal(&self.ks, &self.rows);
+        if let Some(s) = &self.sampling {
+            let _ = writeln!(
+                out,
+                "\nVAE sampling: mean of {} runs of {} tracks drawn from those with >= {} LEs",
+                s.runs.len(),
+                s.sample_tracks,
+                s.min_track_les
+            );
+            out.push_str(&render_terminal(&self.ks, &s.rows));
+            if let Some(line) = s.not_run_line() {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        out
     }
 }
 
@@ -362,6 +382,26 @@ fn row_cells(row: &ModelRow, values: impl Iterator<Item = String>, width: usize)
     cells
 }
 
+/// The paper's Table 3 layout: P, R and NDCG at each K, one row per model.
+pub(crate) fn accuracy_table(ks: &[usize], rows: &[ModelRow]) -> String {
+    let mut out = String::new();
+    let accuracy: Vec<(Metric, usize)> = ACCURACY_METRICS
+        .iter()
+        .flat_map(|&m| ks.iter().map(move |&k| (m, k)))
+        .collect();
+    let mut head = vec!["Model".to_string()];
+    head.extend(accuracy.iter().map(|(m, k)| m.name(*k)));
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let values = accuracy.iter().map(|&(m, k)| fmt_value(row.mean(ks, m, k)));
+            row_cells(row, values, accuracy.len())
+        })
+        .collect();
+    md_table(&mut out, &head, &body, |i| i > 0);
+    out
+}
+
 /// The report as Markdown: header, the paper's Table 3 (P, R, NDCG at each K), MAP and
 /// coverage with user counts, then significance if given.
 pub fn render_markdown(
@@ -381,20 +421,7 @@ pub fn render_markdown(
     }
 
     let _ = writeln!(out, "\n## Accuracy\n");
-    let accuracy: Vec<(Metric, usize)> = ACCURACY_METRICS
-        .iter()
-        .flat_map(|&m| ks.iter().map(move |&k| (m, k)))
-        .collect();
-    let mut head = vec!["Model".to_string()];
-    head.extend(accuracy.iter().map(|(m, k)| m.name(*k)));
-    let body: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| {
-            let values = accuracy.iter().map(|&(m, k)| fmt_value(row.mean(ks, m, k)));
-            row_cells(row, values, accuracy.len())
-        })
-        .collect();
-    md_table(&mut out, &head, &body, |i| i > 0);
+    out.push_str(&accuracy_table(ks, rows));
 
     let _ = writeln!(out, "\n## MAP and coverage\n");
     let mut head = vec!["Model".to_string()];
@@ -786,6 +813,7 @@ mod tests {
             ],
             significance: Some(compare(&three_models(), &ks).expect("valid")),
             breakdown: None,
+            sampling: None,
         };
         let json = serde_json::to_string(&report).expect("serialize");
         assert!(json.contains("\"state\":\"unavailable\""));

@@ -44,6 +44,8 @@ pub struct JobConfig {
     pub als: AlsConfig,
     #[serde(default)]
     pub vae: VaeConfig,
+    #[serde(default)]
+    pub sampling: SamplingConfig,
 }
 
 fn default_name() -> String {
@@ -139,6 +141,11 @@ pub struct FilterConfig {
     pub keep_all_tracks: bool,
     pub min_country_les: u64,
     pub min_country_users: u64,
+    /// Keep only this many of the tracks that pass `min_track_les`, drawn at random (the
+    /// paper's "VAE sampling" data sets); all of them when fewer pass.
+    pub sample_tracks: Option<u64>,
+    /// Seed of that draw.
+    pub sample_seed: u64,
 }
 
 impl Default for FilterConfig {
@@ -149,6 +156,71 @@ impl Default for FilterConfig {
             keep_all_tracks: false,
             min_country_les: 80_000,
             min_country_users: 25,
+            sample_tracks: None,
+            sample_seed: 0,
+        }
+    }
+}
+
+impl FilterConfig {
+    /// The tracks kept of `passed` (sorted, distinct ids that met `min_track_les`): all of
+    /// them, or a seeded random `sample_tracks` of them, sorted. Each id is ranked by a hash
+    /// of (seed, id), so the draw depends only on the set, not on which worker saw which id
+    /// or in what order.
+    pub fn sample(&self, passed: Vec<u32>) -> Vec<u32> {
+        let Some(n) = self.sample_tracks else {
+            return passed;
+        };
+        if passed.len() as u64 <= n {
+            return passed;
+        }
+        let mut ranked: Vec<(u64, u32)> = passed
+            .iter()
+            .map(|&t| (mix64(self.sample_seed ^ mix64(u64::from(t))), t))
+            .collect();
+        ranked.sort_unstable();
+        let mut kept: Vec<u32> = ranked
+            .into_iter()
+            .take(n as usize)
+            .map(|(_, t)| t)
+            .collect();
+        kept.sort_unstable();
+        kept
+    }
+}
+
+/// SplitMix64's finaliser: a bijection on u64 whose outputs look independent.
+fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The paper's "VAE sampling" experiment (Schedl et al. 2021, Sec. 4.3): besides the main
+/// data set, `runs` data sets of as many tracks as the main one keeps, drawn at random from the
+/// tracks with at least `min_track_les` events. Each is a whole job of its own (aggregation,
+/// archetypes, context, VAEs, evaluation; no ALS) under `<job>/sampling/run-<i>`, and the
+/// report adds the mean over the runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingConfig {
+    /// 0 turns the experiment off; the paper ran 3.
+    pub runs: u32,
+    pub min_track_les: u64,
+    /// Tracks per sampled data set; as many as the main data set keeps when unset.
+    pub tracks: Option<u64>,
+    /// Run `i` draws with seed `seed + i`.
+    pub seed: u64,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        SamplingConfig {
+            runs: 0,
+            min_track_les: 100,
+            tracks: None,
+            seed: 17,
         }
     }
 }
@@ -608,6 +680,22 @@ impl JobConfig {
         toml::to_string(self).unwrap_or_default()
     }
 
+    /// The most tasks one member runs for this job: aggregation, archetypes and context,
+    /// ALS, VAE and evaluation, again for each sampling run (which skips ALS). Local workers
+    /// leave after this many, so a job that runs more would lose its members.
+    pub fn max_tasks_per_member(&self) -> usize {
+        let base = 1
+            + 2 * usize::from(self.archetypes.enabled)
+            + usize::from(self.vae.enabled)
+            + usize::from(self.eval.enabled);
+        let sampling = if self.vae.enabled {
+            self.sampling.runs as usize * base
+        } else {
+            0
+        };
+        base + usize::from(self.als.enabled) + sampling
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
         if self.input.events.is_empty() {
@@ -642,6 +730,14 @@ impl JobConfig {
         ks.dedup();
         if ks.len() != self.eval.ks.len() {
             return bad("eval.ks lists a cut-off twice");
+        }
+        if self.filter.sample_tracks == Some(0) || self.sampling.tracks == Some(0) {
+            return bad("filter.sample_tracks and sampling.tracks must be at least 1 when set");
+        }
+        if self.sampling.runs > 0 && !(self.vae.enabled && self.eval.enabled) {
+            return bad(
+                "sampling.runs needs vae.enabled and eval.enabled: the experiment evaluates VAEs",
+            );
         }
         let a = &self.archetypes;
         if a.components == 0 {
@@ -844,5 +940,61 @@ mod tests {
     fn round_trips_through_toml() {
         let c = JobConfig::from_toml(MINIMAL).unwrap();
         assert_eq!(JobConfig::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn track_sample_is_a_sorted_seeded_subset_of_the_asked_size() {
+        let passed: Vec<u32> = (0..1000).map(|i| i * 7 + 3).collect();
+        let mut f = FilterConfig {
+            sample_tracks: Some(100),
+            sample_seed: 5,
+            ..FilterConfig::default()
+        };
+        let a = f.sample(passed.clone());
+        assert_eq!(a.len(), 100);
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert!(a.iter().all(|t| passed.binary_search(t).is_ok()));
+        // Spread over the id range, not a prefix.
+        assert!(
+            *a.first().unwrap() < 700 && *a.last().unwrap() > 6300,
+            "{a:?}"
+        );
+        assert_eq!(f.sample(passed.clone()), a);
+        f.sample_seed = 6;
+        let b = f.sample(passed.clone());
+        let shared = a.iter().filter(|t| b.binary_search(t).is_ok()).count();
+        assert!(shared < 40, "seeds 5 and 6 share {shared} of 100");
+        // A smaller pool is kept whole; no sample keeps everything.
+        f.sample_tracks = Some(5000);
+        assert_eq!(f.sample(passed.clone()), passed);
+        f.sample_tracks = None;
+        assert_eq!(f.sample(passed.clone()), passed);
+    }
+
+    #[test]
+    fn sampling_needs_the_vae_and_a_positive_size() {
+        let mut c = JobConfig::from_toml(MINIMAL).unwrap();
+        c.sampling.runs = 3;
+        c.vae.enabled = false;
+        assert!(c.validate().is_err());
+        c.vae.enabled = true;
+        c.eval.enabled = true;
+        c.validate().unwrap();
+        c.sampling.tracks = Some(0);
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn each_sampling_run_adds_a_job_of_tasks_without_als() {
+        let mut c = JobConfig::from_toml(MINIMAL).unwrap();
+        c.archetypes.enabled = true;
+        c.als.enabled = true;
+        c.vae.enabled = true;
+        c.eval.enabled = true;
+        assert_eq!(c.max_tasks_per_member(), 6);
+        c.sampling.runs = 3;
+        assert_eq!(c.max_tasks_per_member(), 6 + 3 * 5);
+        c.archetypes.enabled = false;
+        assert_eq!(c.max_tasks_per_member(), 4 + 3 * 3);
     }
 }

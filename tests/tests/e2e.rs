@@ -31,6 +31,7 @@ fn filter() -> FilterConfig {
         keep_all_tracks: false,
         min_country_les: 1_000,
         min_country_users: 5,
+        ..FilterConfig::default()
     }
 }
 
@@ -487,6 +488,118 @@ fn archetypes_recover_the_planted_country_clusters() {
     tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(check_context(&root));
+}
+
+/// The paper's "VAE sampling" experiment: whole jobs on tracks drawn from a larger pool, each
+/// under the main job, averaged in the main report.
+#[test]
+fn vae_sampling_runs_jobs_on_drawn_tracks_and_reports_their_mean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let gen = GeneratorConfig {
+        seed: 8,
+        events: 150_000,
+        ..GeneratorConfig::default()
+    };
+    generate(&gen, &data, false).unwrap();
+    let out = tmp.path().join("out");
+    let cfg = tmp.path().join("job.toml");
+    let extra = "[als]\nenabled = false\n[sampling]\nruns = 2\nmin_track_les = 3\nseed = 4\n";
+    std::fs::write(&cfg, job_toml(&data, &out, 2, extra)).unwrap();
+    let summary_path = tmp.path().join("summary.json");
+    let o = run_job(&cfg, &summary_path);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "job failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("VAE sampling: mean of 2 runs"), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary_path).unwrap()).unwrap();
+    assert!(summary["phase_seconds"]["sampling"].as_f64().unwrap() > 0.0);
+    let main_tracks = summary["kept"]["tracks"].as_u64().unwrap();
+    let job = the_job_root(&out);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(job.join("report/report.json")).unwrap()).unwrap();
+    let sampling = &report["report"]["sampling"];
+    assert_eq!(sampling["min_track_les"], 3, "{sampling}");
+    assert_eq!(sampling["sample_tracks"].as_u64(), Some(main_tracks));
+    let runs = sampling["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut drawn = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        assert_eq!(run["seed"].as_u64(), Some(4 + i as u64));
+        let (pool, tracks) = (
+            run["pool_tracks"].as_u64().unwrap(),
+            run["tracks"].as_u64().unwrap(),
+        );
+        // The pool (>= 3 LEs) is larger than the main data set (>= 8), so a draw is a sample.
+        assert!(pool > main_tracks && tracks <= main_tracks, "{run}");
+        assert!(tracks * 10 >= main_tracks * 9, "{run}");
+        assert!(run["held_out_users"].as_u64().unwrap() > 0, "{run}");
+        // Each run is a job of its own, with its tables and report under the main job.
+        let dir = job.join(format!("sampling/run-{i}"));
+        assert!(dir.join("report/report.json").exists(), "{}", dir.display());
+        let root = archetype_job::open_url(dir.to_str().unwrap()).unwrap();
+        let tables = rt.block_on(load_tables(&root)).unwrap();
+        assert_eq!(tables.tracks.len() as u64, tracks);
+        drawn.push(tables.tracks.keys().copied().collect::<Vec<u32>>());
+    }
+    assert_ne!(drawn[0], drawn[1], "two seeds drew the same tracks");
+
+    // The mean rows, named as the paper's Table 3 names them, lie between the runs' values.
+    let names: Vec<&str> = sampling["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"VAE sampling"), "{names:?}");
+    assert!(
+        names.contains(&"VAE sampling country id (model 1)"),
+        "{names:?}"
+    );
+    assert!(names.contains(&"MP global (sampling)"), "{names:?}");
+    // The runs train no WMF-ALS: those rows are listed once, not averaged.
+    assert!(!names.iter().any(|n| n.starts_with("WMF-ALS")), "{names:?}");
+    let not_run = sampling["not_run"].as_array().unwrap();
+    assert!(not_run.iter().any(|r| r[0] == "WMF-ALS"), "{not_run:?}");
+    assert!(stdout.contains("Not evaluated in any sampling run: WMF-ALS"));
+    for row in sampling["rows"].as_array().unwrap() {
+        assert_eq!(row["status"]["state"], "evaluated", "{row}");
+        let plain = row["name"]
+            .as_str()
+            .unwrap()
+            .replacen("VAE sampling", "VAE", 1)
+            .replace(" (sampling)", "");
+        for (c, m) in row["means"].as_array().unwrap().iter().enumerate() {
+            let m = m.as_f64().unwrap();
+            let per_run: Vec<f64> = runs
+                .iter()
+                .map(|run| {
+                    let rows = run["rows"].as_array().unwrap();
+                    let same = rows.iter().find(|x| x["name"] == plain.as_str());
+                    same.expect("the row in every run")["means"][c]
+                        .as_f64()
+                        .unwrap()
+                })
+                .collect();
+            let (lo, hi) = per_run
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+            assert!(
+                (lo - 1e-9..=hi + 1e-9).contains(&m),
+                "{} col {c}: {m} not in {per_run:?}",
+                row["name"]
+            );
+        }
+    }
+    let md = std::fs::read_to_string(job.join("report/report.md")).unwrap();
+    assert!(md.contains("## VAE sampling"), "{md}");
+    assert!(md.contains("### NDCG@100 per run"), "{md}");
 }
 
 /// The archetype phase found the planted country archetypes and wrote its tables and figures.

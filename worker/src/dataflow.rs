@@ -349,8 +349,8 @@ fn run_worker(
                                         s.owned_tracks.insert(t, (p, l));
                                     }
                                 }
-                                let kept = s.owned_tracks.len() as u64;
-                                s.outcome.add("tracks.kept", kept);
+                                let passed = s.owned_tracks.len() as u64;
+                                s.outcome.add("tracks.passed", passed);
                                 s.mark("track_filter");
                                 output
                                     .session(&cap)
@@ -720,14 +720,19 @@ fn stage_a_partials(
 /// pairs, and the ids of this worker's users that still have interactions.
 fn stage_c_select(
     s: &mut WorkerState,
-    mut kept: Vec<u32>,
+    mut passed: Vec<u32>,
     totals: &BTreeMap<Option<Country>, (u64, u64)>,
     filter: &archetype_job::config::FilterConfig,
     index: usize,
     sh: &Shared,
 ) -> Vec<u32> {
-    kept.sort_unstable();
-    kept.dedup();
+    passed.sort_unstable();
+    passed.dedup();
+    // Every worker holds every passed id here, so each draws the same sample and drops the
+    // unsampled tracks it owns.
+    let kept = filter.sample(passed);
+    s.owned_tracks.retain(|t, _| kept.binary_search(t).is_ok());
+    s.outcome.add("tracks.kept", s.owned_tracks.len() as u64);
     s.track_index = kept
         .iter()
         .enumerate()

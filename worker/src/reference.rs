@@ -116,11 +116,12 @@ pub fn aggregate_files(
         c.0 += u64::from(*p);
         c.1.insert(*u);
     }
-    let kept_tracks: BTreeSet<u32> = track_filter
+    let passed: Vec<u32> = track_filter
         .iter()
         .filter(|(_, (p, _))| filter.keep_all_tracks || *p >= filter.min_track_les)
         .map(|(t, _)| *t)
         .collect();
+    let kept_tracks: BTreeSet<u32> = filter.sample(passed).into_iter().collect();
     for (c, (les, us)) in &country_totals {
         let users_n = us.len() as u64;
         let kept = match c {

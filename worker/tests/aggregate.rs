@@ -69,6 +69,7 @@ fn paper_like() -> FilterConfig {
         keep_all_tracks: false,
         min_country_les: 2_000,
         min_country_users: 5,
+        ..FilterConfig::default()
     }
 }
 
@@ -140,6 +141,7 @@ fn keep_all_tracks_and_no_country_filter() {
         keep_all_tracks: true,
         min_country_les: 0,
         min_country_users: 0,
+        ..FilterConfig::default()
     };
     let want = reference(&data, &filter);
     let (got, _) = run(&data, &tmp.path().join("out"), &filter, 3, 7_777);
@@ -200,5 +202,72 @@ fn compressed_and_parquet_inputs_aggregate_like_plain_text() {
         assert_eq!(got.interactions, want.interactions, "{}", enc.name());
         assert_eq!(got.tracks, want.tracks, "{}", enc.name());
         assert_eq!(got.countries, want.countries, "{}", enc.name());
+    }
+}
+
+#[test]
+fn sampled_tracks_match_the_reference_for_any_worker_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    generate(
+        &GeneratorConfig {
+            seed: 9,
+            events: 120_000,
+            ..GeneratorConfig::default()
+        },
+        &data,
+        false,
+    )
+    .unwrap();
+    let full = reference(&data, &paper_like());
+    let n = full.tracks.len() as u64 / 3;
+    assert!(n >= 50, "too few tracks to sample: {}", full.tracks.len());
+    let sampled = |seed: u64| FilterConfig {
+        sample_tracks: Some(n),
+        sample_seed: seed,
+        ..paper_like()
+    };
+    let want = reference(&data, &sampled(1));
+    assert_eq!(want.tracks.len() as u64, n);
+    assert!(want.tracks.keys().all(|t| full.tracks.contains_key(t)));
+    // Not simply the most (or least) popular third.
+    let mut by_plays: Vec<(u64, u32)> = full.tracks.iter().map(|(t, v)| (v.2, *t)).collect();
+    by_plays.sort_unstable();
+    let top: Vec<u32> = by_plays
+        .iter()
+        .rev()
+        .take(n as usize)
+        .map(|x| x.1)
+        .collect();
+    let bottom: Vec<u32> = by_plays.iter().take(n as usize).map(|x| x.1).collect();
+    let top_hits = top.iter().filter(|t| want.tracks.contains_key(t)).count() as u64;
+    let bottom_hits = bottom
+        .iter()
+        .filter(|t| want.tracks.contains_key(t))
+        .count() as u64;
+    assert!(
+        top_hits < n && bottom_hits < n,
+        "{top_hits} {bottom_hits} of {n}"
+    );
+    let other = reference(&data, &sampled(2));
+    assert_ne!(
+        other.tracks.keys().collect::<Vec<_>>(),
+        want.tracks.keys().collect::<Vec<_>>()
+    );
+    for threads in [1, 3] {
+        let out = tmp.path().join(format!("out-{threads}"));
+        let (got, outcome) = run(&data, &out, &sampled(1), threads, 16 << 10);
+        assert_eq!(got.tracks, want.tracks, "{threads} workers");
+        assert_eq!(got.interactions, want.interactions, "{threads} workers");
+        assert_eq!(
+            got.country_profiles, want.country_profiles,
+            "{threads} workers"
+        );
+        assert_eq!(outcome.get("tracks.kept"), n, "{threads} workers");
+        assert_eq!(
+            outcome.get("tracks.passed"),
+            full.tracks.len() as u64,
+            "{threads} workers"
+        );
     }
 }

@@ -23,6 +23,7 @@ pub fn config(data: &Path, protocol: SplitProtocol) -> JobConfig {
         keep_all_tracks: false,
         min_country_les: 1_000,
         min_country_users: 3,
+        ..FilterConfig::default()
     };
     c.ingest.shard_bytes = 256 << 10;
     c.eval.protocol = protocol;
