@@ -75,9 +75,7 @@ impl Sampling {
             .unwrap_or_default();
         let rows = average(&runs)
             .into_iter()
-            .zip(runs.first().map(|f| f.rows.as_slice()).unwrap_or_default())
-            .filter(|(_, template)| !not_run.iter().any(|(n, _)| *n == template.name))
-            .map(|(row, _)| row)
+            .filter(|row| !not_run.iter().any(|(n, _)| sampling_name(n) == row.name))
             .collect();
         Sampling {
             min_track_les,

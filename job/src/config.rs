@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::hash::mix64;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -187,14 +188,6 @@ impl FilterConfig {
         kept.sort_unstable();
         kept
     }
-}
-
-/// SplitMix64's finaliser: a bijection on u64 whose outputs look independent.
-fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// The paper's "VAE sampling" experiment (Schedl et al. 2021, Sec. 4.3): besides the main

@@ -8,6 +8,7 @@
 
 pub mod clusters;
 pub mod config;
+pub mod hash;
 pub mod layout;
 pub mod plan;
 pub mod store;

@@ -7,6 +7,7 @@
 //! not depend on which worker holds the user, nor on how many workers there are.
 
 use archetype_job::config::{EvalConfig, SplitProtocol};
+use archetype_job::hash::mix64;
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -38,16 +39,8 @@ impl Split {
     }
 }
 
-/// SplitMix64's finaliser: a well-mixed 64-bit hash of a 64-bit input.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 fn user_key(seed: u64, user: u32, salt: u64) -> u64 {
-    mix(mix(seed ^ salt) ^ u64::from(user))
+    mix64(mix64(seed ^ salt) ^ u64::from(user))
 }
 
 /// How many users each held-out set gets out of `users`.
