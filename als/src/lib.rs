@@ -51,4 +51,6 @@ pub enum TrainError {
     Peer,
     #[error("internal ALS error: {0}")]
     Internal(String),
+    #[error("ALS on the GPU: {0}")]
+    Device(String),
 }

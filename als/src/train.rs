@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use archetype_eval::metrics::{user_metrics, Metric};
-use archetype_kernels::cpu::als::{gram_f64, loss_corrections, solve, Solver};
+use archetype_kernels::cpu::als::{gram_f64, loss_corrections, solve, CsrRef, Solver};
 use archetype_kernels::cpu::topk::top_k;
+use archetype_kernels::cuda::device::CudaDevice;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use serde::{Deserialize, Serialize};
@@ -503,6 +504,8 @@ fn all_gram(
 
 /// Trains on this worker's share; every worker of the computation calls it with the same
 /// shape and parameters. Returns this worker's factor rows and the per-iteration reports.
+/// Trains on the CPU, or with `device` the per-row CG solves on that GPU (the factor exchange
+/// between workers stays on timely's channels; Cholesky always solves on the CPU).
 pub fn train(
     worker: &mut Worker,
     shape: Shape,
@@ -510,6 +513,7 @@ pub fn train(
     params: &Params,
     resume: Option<&Resume>,
     checkpoints: &mut dyn Checkpoints,
+    device: Option<&CudaDevice>,
 ) -> Result<Trained, TrainError> {
     params.check()?;
     let mut mb = Mailbox::new(worker);
@@ -580,7 +584,8 @@ pub fn train(
         if it == params.iterations {
             break;
         }
-        let solved = solve(
+        let solved = solve_rows(
+            device,
             &mut s.x,
             &y_copy,
             &yty,
@@ -595,9 +600,10 @@ pub fn train(
         let failed = solved.is_err();
         let (xtx, gx) = match all_gram(&mut mb, worker, &s.x, k, failed) {
             Ok(v) => v,
-            Err(e) => return Err(solved.err().map(TrainError::from).unwrap_or(e)),
+            Err(e) => return Err(solved.err().unwrap_or(e)),
         };
-        let solved = solve(
+        let solved = solve_rows(
+            device,
             &mut s.y,
             &x_copy,
             &xtx,
@@ -606,7 +612,7 @@ pub fn train(
             params.lambda,
             params.solver,
         );
-        agree(&mut mb, worker, solved.map_err(TrainError::from))?;
+        agree(&mut mb, worker, solved)?;
         gx_last = Some(gx);
     }
     Ok(Trained {
@@ -615,6 +621,51 @@ pub fn train(
         reports,
         nnz,
     })
+}
+
+/// One half-step's row solves: [`solve`] on the CPU, or `als_cg` on the GPU for CG.
+#[allow(clippy::too_many_arguments)]
+fn solve_rows(
+    device: Option<&CudaDevice>,
+    x: &mut [f32],
+    y: &[f32],
+    yty: &[f32],
+    k: usize,
+    m: &CsrRef,
+    lambda: f32,
+    solver: Solver,
+) -> Result<(), TrainError> {
+    match (device, solver) {
+        (Some(d), Solver::Cg { steps }) => solve_on_device(d, x, y, yty, k, m, lambda, steps)
+            .map_err(|e| TrainError::Device(e.to_string())),
+        _ => solve(x, y, yty, k, m, lambda, solver).map_err(TrainError::from),
+    }
+}
+
+/// Uploads the half-step's inputs, solves every row with the batched CG kernel and copies the
+/// rows back. The fixed side is uploaded per half-step: it is what the timely exchange just
+/// delivered.
+#[allow(clippy::too_many_arguments)]
+fn solve_on_device(
+    d: &CudaDevice,
+    x: &mut [f32],
+    y: &[f32],
+    yty: &[f32],
+    k: usize,
+    m: &CsrRef,
+    lambda: f32,
+    steps: usize,
+) -> Result<(), archetype_kernels::cuda::CudaError> {
+    if m.rows() == 0 || k == 0 {
+        return Ok(());
+    }
+    let dm = d.upload_csr(m.offsets, m.indices, m.confidence, y.len() / k)?;
+    let (dy, dyty) = (d.upload(y)?, d.upload(yty)?);
+    let mut dx = d.upload(x)?;
+    d.als_cg(&mut dx, &dy, &dyty, k, &dm, lambda, steps)?;
+    let solved = d.download(&dx)?;
+    x.copy_from_slice(&solved);
+    Ok(())
 }
 
 fn factors_of(values: &[f32], w: usize, peers: usize, k: usize) -> Factors {

@@ -10,6 +10,7 @@ use archetype_als::{
 use archetype_eval::metrics::{user_metrics, Metric};
 use archetype_kernels::cpu::als::{gram, loss, solve, transpose, CsrRef, Solver};
 use archetype_kernels::cpu::topk::top_k;
+use archetype_kernels::cuda::device::CudaDevice;
 use rand::{Rng, SeedableRng};
 
 const K: usize = 6;
@@ -127,6 +128,16 @@ fn run(
     resume: Option<(usize, Vec<Factors>, Vec<Factors>)>,
     capture: Option<(usize, Saved)>,
 ) -> Run {
+    run_on(peers, p, resume, capture, None)
+}
+
+fn run_on(
+    peers: usize,
+    p: &Params,
+    resume: Option<(usize, Vec<Factors>, Vec<Factors>)>,
+    capture: Option<(usize, Saved)>,
+    device: Option<Arc<CudaDevice>>,
+) -> Run {
     let input = Arc::new(data(3));
     let p = p.clone();
     let resume = Arc::new(resume);
@@ -154,6 +165,7 @@ fn run(
             &p,
             r.as_ref(),
             cp,
+            device.as_deref(),
         )
         .map_err(|e| e.to_string())
     })
@@ -406,6 +418,7 @@ fn bad_input_fails_every_worker_with_a_clear_error() {
             &params(2, Solver::Cholesky),
             None,
             &mut NoCheckpoints,
+            None,
         )
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -422,4 +435,35 @@ fn bad_input_fails_every_worker_with_a_clear_error() {
         errs[1]
     );
     assert!(errs[0].contains("another ALS worker failed"), "{}", errs[0]);
+}
+
+/// The CG solves on a GPU give the CPU's factors (to the tolerance of another summation order).
+/// Runs where a GPU is usable; elsewhere it says so, unless `ARCHETYPE_REQUIRE_GPU=1`.
+#[test]
+fn gpu_solves_give_the_cpu_factors() {
+    use archetype_kernels::backend::{select, DeviceChoice, Selected};
+    use archetype_kernels::cuda::compile::{default_cache_dir, PtxCache};
+    use archetype_kernels::cuda::device::GemmPrecision;
+    let required = std::env::var("ARCHETYPE_REQUIRE_GPU").is_ok_and(|v| v == "1");
+    match select(DeviceChoice::Auto, 0) {
+        Ok(Selected::Cuda { .. }) => {}
+        other => {
+            assert!(!required, "ARCHETYPE_REQUIRE_GPU=1 but {other:?}");
+            eprintln!("ALS GPU test not run here: {other:?}");
+            return;
+        }
+    }
+    let dev = CudaDevice::open(0, &PtxCache::new(default_cache_dir()), GemmPrecision::F32)
+        .expect("device opens");
+    let p = params(4, Solver::Cg { steps: 3 });
+    let cpu = run(2, &p, None, None);
+    let gpu = run_on(2, &p, None, None, Some(Arc::new(dev)));
+    for (which, a, b) in [("users", &cpu.x, &gpu.x), ("items", &cpu.y, &gpu.y)] {
+        let scale = a.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(
+            diff <= 1e-3 * scale,
+            "{which}: factors differ by {diff} (scale {scale})"
+        );
+    }
 }

@@ -47,6 +47,37 @@ pub struct JobConfig {
     pub vae: VaeConfig,
     #[serde(default)]
     pub sampling: SamplingConfig,
+    #[serde(default)]
+    pub compute: ComputeConfig,
+}
+
+/// Where the training phases compute. Each worker resolves `device` for itself (a worker's
+/// `--device` overrides it), so one job can mix GPU and CPU nodes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComputeConfig {
+    /// `auto` (CUDA where the libraries and a GPU are found, else the CPU with the reason
+    /// logged), `cuda` (fail without one) or `cpu`.
+    pub device: DeviceKind,
+    /// cuBLAS GEMMs in `f32` (the CPU's maths) or on `tf32` tensor cores.
+    pub gemm: GemmKind,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    #[default]
+    Auto,
+    Cuda,
+    Cpu,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GemmKind {
+    #[default]
+    F32,
+    Tf32,
 }
 
 fn default_name() -> String {

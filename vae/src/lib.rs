@@ -6,11 +6,13 @@
 //! noise drawn per user) -> [`model::Model`] forward, loss and backward on the `kernels` ops
 //! -> [`collective::Collective`] all-reduce -> Adam -> [`train::Trainer`] epochs with
 //! validation NDCG@100 and early stopping -> [`checkpoint`] (safetensors) -> scores and
-//! top-K lists for evaluation and the CLI.
+//! top-K lists for evaluation and the CLI. [`gpu::GpuModel`] is the same network on a CUDA
+//! device; [`train::Trainer::use_device`] moves training and validation onto it.
 
 pub mod checkpoint;
 pub mod collective;
 pub mod data;
+pub mod gpu;
 pub mod model;
 pub mod params;
 pub mod spec;
@@ -37,4 +39,6 @@ pub enum VaeError {
     Collective(String),
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    #[error("CUDA device: {0}")]
+    Device(String),
 }

@@ -15,8 +15,14 @@ use archetype_eval::metrics::{user_metrics, Metric};
 use archetype_kernels::cpu::adam::{adam_step, AdamParams};
 use archetype_kernels::cpu::topk::top_k_rows;
 
+use std::sync::Arc;
+
+use archetype_kernels::cuda::cudarc::driver::CudaSlice;
+use archetype_kernels::cuda::device::CudaDevice;
+
 use crate::collective::Collective;
 use crate::data::{mix, Batch, ContextRows, Draws, UserRows};
+use crate::gpu::GpuModel;
 use crate::model::{Activations, Model};
 use crate::spec::{ModelSpec, TrainParams};
 use crate::VaeError;
@@ -95,6 +101,17 @@ pub struct Trainer {
     pub state: TrainState,
     grads: Vec<f32>,
     acts: Activations,
+    /// Set by [`Trainer::use_device`]: the weights, moments and gradient live on the GPU
+    /// between epochs, and `state` is brought up to date after each epoch.
+    gpu: Option<GpuState>,
+}
+
+struct GpuState {
+    model: GpuModel,
+    w: CudaSlice<f32>,
+    m: CudaSlice<f32>,
+    v: CudaSlice<f32>,
+    g: CudaSlice<f32>,
 }
 
 /// The order of the training users in `epoch` (0-based).
@@ -149,7 +166,37 @@ impl Trainer {
             state,
             grads: vec![0.0; n],
             acts: Activations::default(),
+            gpu: None,
         })
+    }
+
+    /// Trains and scores on `dev` from now on: the state is uploaded once and downloaded
+    /// after every epoch. With more than one replica the gradient goes through the host for
+    /// the all-reduce (the NCCL path is not wired yet).
+    pub fn use_device(&mut self, dev: Arc<CudaDevice>) -> Result<(), VaeError> {
+        let model = GpuModel::new(self.model.clone(), dev);
+        let w = model.upload(&self.state.weights)?;
+        let m = model.upload(&self.state.m)?;
+        let v = model.upload(&self.state.v)?;
+        let g = model.upload(&self.grads)?;
+        self.gpu = Some(GpuState { model, w, m, v, g });
+        Ok(())
+    }
+
+    /// Whether training runs on a GPU.
+    pub fn on_device(&self) -> bool {
+        self.gpu.is_some()
+    }
+
+    /// Brings `state` (weights and moments) up to date with the device.
+    fn sync_from_device(&mut self) -> Result<(), VaeError> {
+        if let Some(gs) = &self.gpu {
+            let d = gs.model.device();
+            self.state.weights = d.download(&gs.w)?;
+            self.state.m = d.download(&gs.m)?;
+            self.state.v = d.download(&gs.v)?;
+        }
+        Ok(())
     }
 
     fn check_data(&self, rows: &UserRows, context: Option<&ContextRows>) -> Result<(), VaeError> {
@@ -206,31 +253,61 @@ impl Trainer {
         );
         let beta = self.params.beta(self.state.step);
         let scale = 1.0 / users.len().max(1) as f32;
-        self.grads.fill(0.0);
-        let sums = self.model.loss_and_gradient(
-            &self.state.weights,
-            &batch,
-            beta,
-            scale,
-            &mut self.grads,
-            &mut self.acts,
-        )?;
-        coll.all_reduce(&mut self.grads)?;
-        let mut stats = [sums.nll, sums.kl];
-        coll.all_reduce_f64(&mut stats)?;
-        self.state.step += 1;
         let adam = AdamParams {
             lr: self.params.lr,
             ..AdamParams::default()
         };
-        adam_step(
-            adam,
-            self.state.step,
-            &mut self.state.weights,
-            &self.grads,
-            &mut self.state.m,
-            &mut self.state.v,
-        );
+        let stats = if let Some(gs) = self.gpu.as_mut() {
+            let d = gs.model.device().clone();
+            d.stream()
+                .memset_zeros(&mut gs.g)
+                .map_err(archetype_kernels::cuda::CudaError::from)?;
+            let sums = gs
+                .model
+                .loss_and_gradient(&gs.w, &batch, beta, scale, &mut gs.g)?;
+            if coll.world() > 1 {
+                self.grads = d.download(&gs.g)?;
+                coll.all_reduce(&mut self.grads)?;
+                d.stream()
+                    .memcpy_htod(&self.grads, &mut gs.g)
+                    .map_err(archetype_kernels::cuda::CudaError::from)?;
+            }
+            let mut stats = [sums.nll, sums.kl];
+            coll.all_reduce_f64(&mut stats)?;
+            self.state.step += 1;
+            d.adam_step(
+                adam,
+                self.state.step,
+                &mut gs.w.as_view_mut(),
+                &gs.g.as_view(),
+                &mut gs.m.as_view_mut(),
+                &mut gs.v.as_view_mut(),
+            )?;
+            stats
+        } else {
+            self.grads.fill(0.0);
+            let sums = self.model.loss_and_gradient(
+                &self.state.weights,
+                &batch,
+                beta,
+                scale,
+                &mut self.grads,
+                &mut self.acts,
+            )?;
+            coll.all_reduce(&mut self.grads)?;
+            let mut stats = [sums.nll, sums.kl];
+            coll.all_reduce_f64(&mut stats)?;
+            self.state.step += 1;
+            adam_step(
+                adam,
+                self.state.step,
+                &mut self.state.weights,
+                &self.grads,
+                &mut self.state.m,
+                &mut self.state.v,
+            );
+            stats
+        };
         let n = users.len().max(1) as f64;
         let (nll, kl) = (stats[0] / n, stats[1] / n);
         Ok(StepReport {
@@ -269,6 +346,7 @@ impl Trainer {
             on_step(&r);
         }
         self.state.epoch += 1;
+        self.sync_from_device()?;
         let n = order.len().max(1) as f64;
         Ok(EpochReport {
             epoch: self.state.epoch,
@@ -329,13 +407,16 @@ impl Trainer {
                 self.params.input,
                 None,
             );
-            let lists = rank_batch(
-                &self.model,
-                &self.state.weights,
-                &batch,
-                VALIDATION_K,
-                &mut self.acts,
-            )?;
+            let lists = match self.gpu.as_mut() {
+                Some(gs) => gs.model.rank(&gs.w, &batch, VALIDATION_K)?,
+                None => rank_batch(
+                    &self.model,
+                    &self.state.weights,
+                    &batch,
+                    VALIDATION_K,
+                    &mut self.acts,
+                )?,
+            };
             for (&u, list) in block.iter().zip(&lists) {
                 if let Some(m) = user_metrics(list, &val.targets[u as usize], &[VALIDATION_K]) {
                     sums[0] += m

@@ -117,6 +117,7 @@ pub struct AlsPhase {
     pub threads: usize,
     pub config: JobConfig,
     pub root: String,
+    pub device: crate::device::DeviceOptions,
 }
 
 pub(crate) async fn read_json<T: for<'de> Deserialize<'de>>(
@@ -567,6 +568,7 @@ pub fn run_phase(
         .map(|f| f.completed)
         .or(resume.as_ref().map(|r| r.completed))
         .unwrap_or(0);
+    let backend = crate::device::resolve(&phase.config.compute, phase.device, "als")?;
     let workers = phase.peers.len().max(1) * phase.threads.max(1);
     let config = timely_config(phase.process_index, &phase.peers, phase.threads);
     let resume = Arc::new(resume);
@@ -599,6 +601,7 @@ pub fn run_phase(
                 &params,
                 resume.as_ref().as_ref(),
                 &mut cp,
+                backend.device().map(|d| &**d),
             )
             .map_err(|e| e.to_string())?;
             if let Some(s) = cp.state.take() {

@@ -34,6 +34,7 @@ pub mod als;
 pub mod archetypes;
 pub mod context;
 pub mod dataflow;
+pub mod device;
 pub mod evaluate;
 pub mod ingest;
 pub mod local_models;

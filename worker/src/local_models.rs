@@ -308,6 +308,8 @@ pub fn train_all(
             &params,
             None,
             &mut NoCheckpoints,
+            // Local models are small (64 factors, one group's users): the CPU solves them.
+            None,
         )
         .map_err(|e| format!("local model {}: {e}", group.name))?;
         let global = Factors {

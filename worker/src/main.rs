@@ -1,6 +1,7 @@
 //! `archetype-worker`: joins a coordinator and runs the tasks it hands out.
 
 use anyhow::Result;
+use archetype_job::config::DeviceKind;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -29,9 +30,24 @@ struct Args {
     /// Exit after this many tasks.
     #[arg(long)]
     max_tasks: Option<usize>,
+    /// Compute device, overriding the job's `[compute] device`: `auto`, `cuda` or `cpu`.
+    #[arg(long, env = "ARCHETYPE_DEVICE", value_parser = parse_device)]
+    device: Option<DeviceKind>,
+    /// The GPU this process trains on (one process per GPU).
+    #[arg(long, env = "ARCHETYPE_GPU", default_value_t = 0)]
+    gpu: usize,
     /// Log format: `text` or `json`.
     #[arg(long, env = "ARCHETYPE_LOG_FORMAT", default_value = "text")]
     log_format: String,
+}
+
+fn parse_device(s: &str) -> Result<DeviceKind, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "auto" => Ok(DeviceKind::Auto),
+        "cuda" | "gpu" => Ok(DeviceKind::Cuda),
+        "cpu" => Ok(DeviceKind::Cpu),
+        other => Err(format!("device must be auto, cuda or cpu, not {other:?}")),
+    }
 }
 
 fn main() -> Result<()> {
@@ -57,6 +73,10 @@ fn main() -> Result<()> {
             advertise_host: args.advertise_host,
             timely_port: args.timely_port,
             max_tasks: args.max_tasks,
+            device: archetype_worker::device::DeviceOptions {
+                device: args.device,
+                gpu: args.gpu,
+            },
         },
     ))?;
     Ok(())

@@ -28,6 +28,8 @@ pub struct WorkerOptions {
     pub timely_port: u16,
     /// Exit after this many tasks (the embedded default runs one job).
     pub max_tasks: Option<usize>,
+    /// This worker's compute device: overrides the job's `[compute] device`, and its GPU.
+    pub device: crate::device::DeviceOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -223,11 +225,11 @@ async fn run_task(
             return result;
         }
         Some(Kind::Als(at)) => {
-            run_als(client, &mut result, task, at).await;
+            run_als(client, &mut result, task, at, opts.device).await;
             return result;
         }
         Some(Kind::Vae(vt)) => {
-            run_vae(client, &mut result, task, vt).await;
+            run_vae(client, &mut result, task, vt, opts.device).await;
             return result;
         }
         None => {
@@ -403,6 +405,7 @@ async fn run_als(
     result: &mut v1::TaskResult,
     task: &v1::Task,
     at: &v1::AlsTask,
+    device: crate::device::DeviceOptions,
 ) {
     let (config, _root) = match task_setup(&at.config_toml, &at.output_url) {
         Ok(x) => x,
@@ -417,6 +420,7 @@ async fn run_als(
         threads: at.threads.max(1) as usize,
         config,
         root: at.output_url.clone(),
+        device,
     };
     info!(
         task = task.task_id,
@@ -485,6 +489,7 @@ async fn run_vae(
     result: &mut v1::TaskResult,
     task: &v1::Task,
     vt: &v1::VaeTask,
+    device: crate::device::DeviceOptions,
 ) {
     let (config, _root) = match task_setup(&vt.config_toml, &vt.output_url) {
         Ok(x) => x,
@@ -499,6 +504,7 @@ async fn run_vae(
         threads: vt.threads.max(1) as usize,
         config,
         root: vt.output_url.clone(),
+        device,
     };
     info!(
         task = task.task_id,

@@ -149,6 +149,9 @@ pub struct VaeModels {
     pub train_users: usize,
     pub validation_users: usize,
     pub replicas: usize,
+    /// Where process 0 trained: `cpu` or `cuda:<ordinal> <name> (sm_XY)`.
+    #[serde(default)]
+    pub device: String,
 }
 
 /// Live figures for the progress reports.
@@ -172,6 +175,7 @@ pub struct VaePhase {
     pub threads: usize,
     pub config: JobConfig,
     pub root: String,
+    pub device: crate::device::DeviceOptions,
 }
 
 /// Every user's context features, by user index.
@@ -533,6 +537,7 @@ pub fn run_phase(
         return Err("no training users: the VAE has nothing to learn from".into());
     }
     let keys = models(&cfg);
+    let backend = crate::device::resolve(&phase.config.compute, phase.device, "vae")?;
     let workers = phase.peers.len().max(1) * phase.threads.max(1);
     let config = timely_config(phase.process_index, &phase.peers, phase.threads);
     let summary: Arc<Mutex<Option<VaeModels>>> = Arc::new(Mutex::new(None));
@@ -544,6 +549,7 @@ pub fn run_phase(
             train_users: inputs.train.rows(),
             validation_users: inputs.validation_users.len(),
             replicas: workers,
+            device: backend.describe(),
             ..VaeModels::default()
         };
         for (i, key) in keys.iter().enumerate() {
@@ -567,7 +573,17 @@ pub fn run_phase(
                     });
                 }
                 Ok(p) => {
-                    let state = train_one(&mut coll, &rt, &root, &cfg, key, &inputs, p, &progress)?;
+                    let state = train_one(
+                        &mut coll,
+                        &rt,
+                        &root,
+                        &cfg,
+                        key,
+                        &inputs,
+                        p,
+                        &progress,
+                        backend.device(),
+                    )?;
                     models.models.push(state);
                 }
             }
@@ -618,6 +634,7 @@ fn train_one(
     inputs: &Inputs,
     p: Prepared,
     progress: &VaeProgress,
+    device: Option<&Arc<archetype_kernels::cuda::device::CudaDevice>>,
 ) -> Result<VaeModelState, String> {
     let params = train_params(cfg);
     let settings = VaeSettings {
@@ -674,6 +691,9 @@ fn train_one(
         None => Trainer::new(p.spec.clone(), params.clone()),
     }
     .map_err(|e| e.to_string())?;
+    if let Some(d) = device {
+        trainer.use_device(d.clone()).map_err(|e| e.to_string())?;
+    }
     let started = std::time::Instant::now();
     let state_of = |st: &TrainState, complete: bool, stopped: bool| VaeModelState {
         key: key.clone(),

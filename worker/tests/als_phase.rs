@@ -28,6 +28,7 @@ fn train(rt: &tokio::runtime::Runtime, c: &JobConfig, root: &StoreUrl, threads: 
             threads,
             config: c.clone(),
             root: root.url.clone(),
+            device: archetype_worker::device::DeviceOptions::default(),
         },
         Arc::new(AlsProgress::default()),
         rt.handle().clone(),

@@ -62,12 +62,20 @@ fn vae_models_train_over_replicas_resume_and_beat_the_baselines() {
                 threads,
                 config: c.clone(),
                 root: root.url.clone(),
+                device: archetype_worker::device::DeviceOptions::default(),
             },
             Arc::new(VaeProgress::default()),
             rt.handle().clone(),
         )
         .unwrap();
-        serde_json::from_str(&json).unwrap()
+        let m: VaeModels = serde_json::from_str(&json).unwrap();
+        // `auto`: the CPU here, a named device where a GPU is usable.
+        assert!(
+            m.device == "cpu" || m.device.starts_with("cuda:"),
+            "{}",
+            m.device
+        );
+        m
     };
     let models = train(2);
     assert_eq!(models.replicas, 2);
