@@ -1,37 +1,55 @@
 #!/usr/bin/env bash
-# The CUDA checks of the device machine (an H100/H200 lent through the `device` tool), which has
-# CUDA, nvcc and Python but no Rust: build the test binaries here, carry them, run them there.
+# The CUDA checks and benchmarks for the device machine (an H100/H200 lent through the
+# `device` tool), which has CUDA, nvcc and Python but no Rust: build here, carry, run there.
 #
-#   cargo test -p archetype-kernels -p archetype-vae --no-run --message-format=json \
-#     | bench/gpu_test_binaries.py > target/gpu-tests.txt        # lists the binaries
-#   mkdir -p target/gpu && xargs -a target/gpu-tests.txt cp -t target/gpu && strip target/gpu/*
-#   (the carry limit is 64 MiB; stripped, the three binaries are a few MiB each)
-#   (device) run: bash bench/gpu_checks.sh target/gpu   with carry ["target/gpu"]
+# Here:
+#   cargo test -p archetype-kernels -p archetype-vae -p archetype-als --no-run --message-format=json \
+#     | bench/gpu_test_binaries.py > target/gpu-tests.txt
+#   cargo build --release -p archetype-kernels --example gemm_peak -p archetype-vae --example vae_bench
+#   rm -rf target/gpu && mkdir -p target/gpu/tests target/gpu/bin
+#   xargs -a target/gpu-tests.txt cp -t target/gpu/tests
+#   cp target/release/examples/{gemm_peak,vae_bench} target/gpu/bin && strip target/gpu/*/*
+#   (the carry limit is 64 MiB in all; stripped, each binary is a few MiB)
+# There (run with carry ["target/gpu"]):
+#   bash bench/gpu_checks.sh target/gpu
 #
-# Writes $OUT/gpu_checks.txt: the device, driver, library versions and every test's result.
-# ARCHETYPE_REQUIRE_GPU=1 turns "no GPU" into a failure instead of a skip.
+# Writes $OUT/gpu_checks.txt: the device, driver and libraries, every test's result, the cuBLAS
+# GEMM rates and a VAE training run at the paper's size. ARCHETYPE_REQUIRE_GPU=1 turns "no GPU"
+# into a failure instead of a skip.
 set -uo pipefail
-bins=${1:-target/gpu}
+dir=${1:-target/gpu}
 out=${OUT:-/tmp}/gpu_checks.txt
 export ARCHETYPE_REQUIRE_GPU=1 ARCHETYPE_REQUIRE_NVRTC=1 RUST_BACKTRACE=1
 export ARCHETYPE_PTX_CACHE=${ARCHETYPE_PTX_CACHE:-/tmp/archetype-ptx}
-# The image's CUDA libraries (driver under /usr/local/nvidia or the system; toolkit and pip
-# wheels for NVRTC and cuBLAS); cudarc searches LD_LIBRARY_PATH.
+# The image's CUDA libraries (driver, toolkit, pip wheels); cudarc searches LD_LIBRARY_PATH.
 for d in /usr/local/cuda/lib64 /usr/local/nvidia/lib64 \
-  $(python3 -c 'import nvidia, os; [print(os.path.join(p, sub, "lib")) for p in nvidia.__path__ for sub in os.listdir(p)]' 2>/dev/null); do
+  $(python3 -c 'import nvidia, os; [print(os.path.join(p, s, "lib")) for p in nvidia.__path__ for s in os.listdir(p)]' 2>/dev/null); do
   [ -d "$d" ] && LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 done
 export LD_LIBRARY_PATH
+rc=0
 {
   echo "== $(date -u +%FT%TZ)"
   nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv 2>&1
-  ls -1 /usr/local/cuda/lib64/libnvrtc.so* /usr/local/cuda/lib64/libcublas.so* 2>&1 | head
-  rc=0
-  for t in "$bins"/*; do
+  for t in "$dir"/tests/*; do
     [ -x "$t" ] || continue
-    echo "== $(basename "$t")"
-    "$t" --test-threads=1 2>&1 | grep -E '^test |test result|panicked|error|relative' || true
-    "$t" --test-threads=1 >/dev/null 2>&1 || rc=1
+    echo "== test $(basename "$t")"
+    if ! "$t" --test-threads=1 > /tmp/gpu-test.log 2>&1; then rc=1; fi
+    # Each test's line, and each panic with the message on the line after it.
+    awk '/^test |test result|not run/ {print} /panicked/ {print; getline; print}' /tmp/gpu-test.log
   done
+  if [ -x "$dir/bin/gemm_peak" ]; then
+    echo "== cuBLAS GEMM rates"
+    "$dir/bin/gemm_peak" 10 || rc=1
+  fi
+  if [ -x "$dir/bin/vae_bench" ]; then
+    echo "== VAE epochs on the GPU, the paper's sizes (122,442 tracks, 1200/600)"
+    for gemm in f32 tf32; do
+      VAE_BENCH_BIN="$dir/bin/vae_bench" ARCHETYPE_DEVICE=cuda ARCHETYPE_GEMM=$gemm \
+        python3 bench/vae_vs_torch.py 20000 122442 2000000 --hidden 1200 --latent 600 \
+        --epochs 2 --replicas 1 --torch-input none || rc=1
+    done
+  fi
   echo "== exit $rc"
-} | tee "$out"
+  exit $rc
+} 2>&1 | tee "$out"

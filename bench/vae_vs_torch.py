@@ -32,7 +32,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-BIN = os.path.join(ROOT, "target", "release", "examples", "vae_bench")
+BIN = os.environ.get("VAE_BENCH_BIN", os.path.join(ROOT, "target", "release", "examples", "vae_bench"))
 sys.path.insert(0, HERE)
 from als_vs_implicit import generate, measured  # noqa: E402
 
@@ -207,7 +207,7 @@ def main():
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--anneal", type=int, default=200_000)
     ap.add_argument("--replicas", default="1,2", help="archetype replica counts to run, comma-separated")
-    ap.add_argument("--torch-input", default="dense", choices=["dense", "sparse", "both"])
+    ap.add_argument("--torch-input", default="dense", choices=["dense", "sparse", "both", "none"])
     ap.add_argument("--keep", help="write the data set to this directory and keep it")
     ap.add_argument("--torch-worker", nargs=9, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -224,7 +224,7 @@ def main():
         f"{a.epochs} epochs, {a.threads} threads",
         flush=True,
     )
-    modes = ["dense", "sparse"] if a.torch_input == "both" else [a.torch_input]
+    modes = {"both": ["dense", "sparse"], "none": []}.get(a.torch_input, [a.torch_input])
     replicas = [int(r) for r in a.replicas.split(",")]
     with tempfile.TemporaryDirectory(prefix="vae-bench-") as tmp:
         d = a.keep or tmp

@@ -142,32 +142,7 @@ impl GpuModel {
     }
 
     fn check(&self, w: &CudaSlice<f32>, batch: &Batch) -> Result<(), VaeError> {
-        if w.len() != self.model.layout.total {
-            return Err(VaeError::Shape(format!(
-                "{} weights on the device, the model has {}",
-                w.len(),
-                self.model.layout.total
-            )));
-        }
-        if batch.items != self.model.spec.items {
-            return Err(VaeError::Shape(format!(
-                "a batch over {} tracks for a model of {}",
-                batch.items, self.model.spec.items
-            )));
-        }
-        let c = if self.model.spec.variant.uses_context() {
-            self.model.spec.context
-        } else {
-            0
-        };
-        if batch.context.len() != batch.rows * c {
-            return Err(VaeError::Shape(format!(
-                "{} context values for {} users of {c} features",
-                batch.context.len(),
-                batch.rows
-            )));
-        }
-        Ok(())
+        self.model.check_shapes(w.len(), batch)
     }
 
     /// Logits of every track for the users of `batch` (the code's mean, gated as the variant

@@ -139,10 +139,15 @@ impl Model {
     }
 
     fn check(&self, w: &[f32], batch: &Batch) -> Result<(), VaeError> {
-        if w.len() != self.layout.total {
+        self.check_shapes(w.len(), batch)
+    }
+
+    /// The weights' count and the batch's tracks and context against the model (both
+    /// backends check the same things).
+    pub(crate) fn check_shapes(&self, weights: usize, batch: &Batch) -> Result<(), VaeError> {
+        if weights != self.layout.total {
             return Err(VaeError::Shape(format!(
-                "{} weights given, the model has {}",
-                w.len(),
+                "{weights} weights given, the model has {}",
                 self.layout.total
             )));
         }
