@@ -285,14 +285,32 @@ impl CudaDevice {
         })
     }
 
+    /// A copy of `host` on the device.
+    ///
+    /// # Errors
+    /// For an empty `host`: the driver refuses zero-byte allocations, and a named error beats
+    /// its `CUDA_ERROR_INVALID_VALUE`.
     pub fn upload<T: DeviceRepr>(&self, host: &[T]) -> Result<CudaSlice<T>, CudaError> {
+        if host.is_empty() {
+            return Err(shape(
+                "upload",
+                "an empty buffer cannot be allocated on the device",
+            ));
+        }
         Ok(self.stream.clone_htod(host)?)
     }
 
+    /// `n` zeros on the device (`n > 0`, as [`CudaDevice::upload`]).
     pub fn zeros<T: DeviceRepr + cudarc::driver::ValidAsZeroBits>(
         &self,
         n: usize,
     ) -> Result<CudaSlice<T>, CudaError> {
+        if n == 0 {
+            return Err(shape(
+                "zeros",
+                "an empty buffer cannot be allocated on the device",
+            ));
+        }
         Ok(self.stream.alloc_zeros(n)?)
     }
 
@@ -331,12 +349,19 @@ impl CudaDevice {
             return Err(shape("upload_csr", format!("a column index is >= {cols}")));
         }
         let rebased: Vec<u64> = offsets.iter().map(|o| o - a).collect();
+        // A matrix with no non-zeros still needs buffers (the driver allocates no zero-byte
+        // ones): one placeholder each, which no kernel reads since every row is empty.
+        let (idx, val): (&[u32], &[f32]) = if lo == hi {
+            (&[0], &[0.0])
+        } else {
+            (&indices[lo..hi], &values[lo..hi])
+        };
         Ok(DevCsr {
             rows,
             cols,
             offsets: self.upload(&rebased)?,
-            indices: self.upload(&indices[lo..hi])?,
-            values: self.upload(&values[lo..hi])?,
+            indices: self.upload(idx)?,
+            values: self.upload(val)?,
         })
     }
 
