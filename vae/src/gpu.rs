@@ -305,19 +305,7 @@ impl GpuModel {
         scale: f32,
         grads: &mut CudaSlice<f32>,
     ) -> Result<LossSums, VaeError> {
-        self.check(w, batch)?;
-        if grads.len() != w.len() {
-            return Err(VaeError::Shape(format!(
-                "{} gradients for {} weights",
-                grads.len(),
-                w.len()
-            )));
-        }
-        if batch.eps.len() != batch.rows * self.model.spec.latent {
-            return Err(VaeError::Shape(
-                "a training batch needs the latent noise draws".into(),
-            ));
-        }
+        self.model.check_training(w.len(), grads.len(), batch)?;
         let b = batch.rows;
         let db = self.upload_batch(batch, true)?;
         self.forward(w, &db, b)?;

@@ -142,6 +142,28 @@ impl Model {
         self.check_shapes(w.len(), batch)
     }
 
+    /// [`Model::check_shapes`], plus a gradient of the weights' size and the batch's noise
+    /// draws, which a training step needs (both backends).
+    pub(crate) fn check_training(
+        &self,
+        weights: usize,
+        grads: usize,
+        batch: &Batch,
+    ) -> Result<(), VaeError> {
+        self.check_shapes(weights, batch)?;
+        if grads != weights {
+            return Err(VaeError::Shape(format!(
+                "{grads} gradients for {weights} weights"
+            )));
+        }
+        if batch.eps.len() != batch.rows * self.spec.latent {
+            return Err(VaeError::Shape(
+                "a training batch needs the latent noise draws".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The weights' count and the batch's tracks and context against the model (both
     /// backends check the same things).
     pub(crate) fn check_shapes(&self, weights: usize, batch: &Batch) -> Result<(), VaeError> {
@@ -268,19 +290,7 @@ impl Model {
         grads: &mut [f32],
         a: &mut Activations,
     ) -> Result<LossSums, VaeError> {
-        self.check(w, batch)?;
-        if grads.len() != w.len() {
-            return Err(VaeError::Shape(format!(
-                "{} gradients for {} weights",
-                grads.len(),
-                w.len()
-            )));
-        }
-        if batch.eps.len() != batch.rows * self.spec.latent {
-            return Err(VaeError::Shape(
-                "a training batch needs the latent noise draws".into(),
-            ));
-        }
+        self.check_training(w.len(), grads.len(), batch)?;
         let (n, h, l, c, b) = (
             self.spec.items,
             self.spec.hidden,
