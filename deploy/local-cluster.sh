@@ -7,7 +7,8 @@ set -euo pipefail
 
 usage() {
   cat <<USAGE
-usage: $(basename "$0") [-n WORKERS] [-t THREADS] [-l LOG_DIR] [-p PORT] [-w WAIT_S] [-s KEY=VALUE]... JOB_CONFIG
+usage: $(basename "$0") [-n WORKERS] [-t THREADS] [-l LOG_DIR] [-p PORT] [-w WAIT_S] [-k TOKEN]
+                  [-M METRICS_PORT] [-H HEALTH_PORT] [-s KEY=VALUE]... JOB_CONFIG
 
   JOB_CONFIG     job TOML (see job/src/config.rs); relative input/output paths are resolved
                  against the current directory, which all processes share
@@ -16,6 +17,14 @@ usage: $(basename "$0") [-n WORKERS] [-t THREADS] [-l LOG_DIR] [-p PORT] [-w WAI
   -l LOG_DIR     directory for coordinator.log and worker-<i>.log (default ./cluster-logs)
   -p PORT        coordinator port on 127.0.0.1 (default \${PORT:-7070})
   -w WAIT_S      seconds to wait for the coordinator port to answer (default 30)
+  -k TOKEN       run with a shared token: ARCHETYPE_TOKEN is exported to the coordinator (which
+                 then refuses RPCs without it), the workers and \`archetype submit\`. An
+                 ARCHETYPE_TOKEN already in the environment works the same way and keeps the
+                 token out of the process list.
+  -M PORT        serve Prometheus metrics: the coordinator on 127.0.0.1:PORT/metrics, worker i
+                 on 127.0.0.1:PORT+1+i (default: off)
+  -H PORT        serve the plaintext gRPC health service (grpc.health.v1): the coordinator on
+                 127.0.0.1:PORT, worker i on 127.0.0.1:PORT+1+i (default: off)
   -s KEY=VALUE   extra config override passed to \`archetype submit --set\` (repeatable)
   -h             this help
 
@@ -26,6 +35,7 @@ environment:
   ARCHETYPE_BIN  directory holding archetype and archetype-worker (default target/release;
                  build them with: cargo build --release -p archetype-coordinator -p archetype-worker)
   PORT           default coordinator port (7070)
+  ARCHETYPE_TOKEN  shared token for every process (same as -k)
 USAGE
 }
 
@@ -34,9 +44,11 @@ threads=1
 log_dir=./cluster-logs
 port=${PORT:-7070}
 wait_s=30
+metrics_port=""
+health_port=""
 overrides=()
 
-while getopts ":n:t:l:p:w:s:h" opt; do
+while getopts ":n:t:l:p:w:s:k:M:H:h" opt; do
   case $opt in
     n) workers=$OPTARG ;;
     t) threads=$OPTARG ;;
@@ -44,6 +56,9 @@ while getopts ":n:t:l:p:w:s:h" opt; do
     p) port=$OPTARG ;;
     w) wait_s=$OPTARG ;;
     s) overrides+=(--set "$OPTARG") ;;
+    k) export ARCHETYPE_TOKEN=$OPTARG ;;
+    M) metrics_port=$OPTARG ;;
+    H) health_port=$OPTARG ;;
     h) usage; exit 0 ;;
     :) echo "error: -$OPTARG needs a value" >&2; usage >&2; exit 2 ;;
     *) echo "error: unknown option -$OPTARG" >&2; usage >&2; exit 2 ;;
@@ -62,6 +77,15 @@ is_pos_int "$workers" || { echo "error: -n must be a positive integer, got '$wor
 is_pos_int "$threads" || { echo "error: -t must be a positive integer, got '$threads'" >&2; exit 2; }
 is_pos_int "$wait_s" || { echo "error: -w must be a positive integer, got '$wait_s'" >&2; exit 2; }
 { is_pos_int "$port" && [ "$port" -le 65535 ]; } || { echo "error: invalid port '$port'" >&2; exit 2; }
+for p in "$metrics_port" "$health_port"; do
+  if [ -n "$p" ]; then
+    { is_pos_int "$p" && [ $((p + workers)) -le 65535 ]; } || { echo "error: invalid port '$p'" >&2; exit 2; }
+  fi
+done
+if [ -n "${ARCHETYPE_TOKEN+x}" ] && [ -z "$ARCHETYPE_TOKEN" ]; then
+  echo "error: the token (-k or ARCHETYPE_TOKEN) is empty" >&2
+  exit 2
+fi
 [ -f "$config" ] || { echo "error: job config '$config' not found" >&2; exit 2; }
 
 bin_dir=${ARCHETYPE_BIN:-target/release}
@@ -109,8 +133,16 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "coordinator: $coord_bin serve --listen 127.0.0.1:$port (log: $log_dir/coordinator.log)"
-"$coord_bin" serve --listen "127.0.0.1:$port" >"$log_dir/coordinator.log" 2>&1 &
+coord_flags=()
+[ -n "$metrics_port" ] && coord_flags+=(--metrics-listen "127.0.0.1:$metrics_port")
+[ -n "$health_port" ] && coord_flags+=(--health-listen "127.0.0.1:$health_port")
+echo "coordinator: $coord_bin serve --listen 127.0.0.1:$port${coord_flags[*]:+ ${coord_flags[*]}} (log: $log_dir/coordinator.log)"
+if [ -n "${ARCHETYPE_TOKEN:-}" ]; then
+  echo "token: set (ARCHETYPE_TOKEN); every process uses it"
+fi
+[ -n "$metrics_port" ] && echo "metrics: http://127.0.0.1:$metrics_port/metrics (worker i: port $((metrics_port + 1)) + i)"
+"$coord_bin" serve --listen "127.0.0.1:$port" ${coord_flags[@]+"${coord_flags[@]}"} \
+  >"$log_dir/coordinator.log" 2>&1 &
 coord_pid=$!
 pids+=("$coord_pid")
 
@@ -130,8 +162,13 @@ until port_open; do
 done
 
 for ((i = 0; i < workers; i++)); do
-  "$worker_bin" --coordinator "$endpoint" --threads "$threads" \
-    --advertise-host 127.0.0.1 --timely-port 0 >"$log_dir/worker-$i.log" 2>&1 &
+  # Per-worker listeners through the environment (empty: not set, so off).
+  (
+    [ -n "$metrics_port" ] && export ARCHETYPE_METRICS_LISTEN="127.0.0.1:$((metrics_port + 1 + i))"
+    [ -n "$health_port" ] && export ARCHETYPE_HEALTH_LISTEN="127.0.0.1:$((health_port + 1 + i))"
+    exec "$worker_bin" --coordinator "$endpoint" --threads "$threads" \
+      --advertise-host 127.0.0.1 --timely-port 0 >"$log_dir/worker-$i.log" 2>&1
+  ) &
   pids+=("$!")
 done
 echo "started $workers worker(s) x $threads thread(s) (logs: $log_dir/worker-<i>.log)"

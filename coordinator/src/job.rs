@@ -14,6 +14,7 @@ use archetype_job::config::SplitProtocol;
 
 use crate::evaluation;
 use crate::plan::{assign, plan_shards};
+use crate::runs;
 use crate::server::CoordinatorState;
 use crate::summary::{JobSummary, MemberSummary};
 use crate::telemetry;
@@ -64,8 +65,86 @@ fn set_status(state: &CoordinatorState, job_id: &str, status: &str, error: &str)
     e.error = error.to_string();
 }
 
-/// Runs a job to its end and returns its summary (also written to the object store).
+/// Runs a job to its end and returns its summary (also written to the object store). The run
+/// is recorded in `<job>/run.json` from its start; a run that succeeds goes through the
+/// promotion gate when `[promotion]` is enabled (see [`crate::runs`]).
 pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary, JobError> {
+    let job_id = run.job_id.clone();
+    let promotion = run.config.promotion.clone();
+    let name = run.config.name.clone();
+    let out_root = open_url(&run.config.output.url).map_err(|e| JobError::Output(e.to_string()))?;
+    let layout = JobLayout::new(&out_root, &job_id);
+    let record = runs::started(&job_id, &name);
+    if let Err(e) = runs::write_run(&layout.root, &record).await {
+        // The run record is bookkeeping; the job's own outputs decide whether it can go on.
+        tracing::warn!(job = job_id, error = %e, "cannot write run.json");
+    }
+    let span = tracing::info_span!("job", job = %job_id);
+    let result = tracing::Instrument::instrument(run_job_inner(state, run), span).await;
+    let metric = if promotion.enabled {
+        promotion.metric.clone()
+    } else {
+        "NDCG@100".to_string()
+    };
+    match result {
+        Ok(mut summary) => {
+            if summary.error.is_none() && promotion.enabled {
+                match runs::promote(
+                    &out_root,
+                    &layout.root,
+                    &job_id,
+                    &promotion,
+                    summary.report.as_ref(),
+                )
+                .await
+                {
+                    Ok(d) => {
+                        info!(
+                            job = job_id,
+                            promoted = d.promoted,
+                            reason = d.reason,
+                            "promotion gate"
+                        );
+                        telemetry::set_promotion(&job_id, d.promoted, d.value);
+                        summary.promotion = Some(d);
+                    }
+                    Err(e) => {
+                        error!(job = job_id, error = %e, "promotion gate failed");
+                        summary.error = Some(format!("promotion gate failed: {e}"));
+                    }
+                }
+                let mut reg = state.lock();
+                if let Some(st) = reg.job_status.get_mut(&job_id) {
+                    st.summary_json = serde_json::to_string(&summary).unwrap_or_default();
+                    if let Some(e) = &summary.error {
+                        st.state = "failed".to_string();
+                        st.error = e.clone();
+                    }
+                }
+            }
+            let rec = runs::finished(
+                record,
+                summary.error.clone(),
+                summary.report.as_ref(),
+                &metric,
+                summary.promotion.clone(),
+            );
+            if let Err(e) = runs::write_run(&layout.root, &rec).await {
+                tracing::warn!(job = job_id, error = %e, "cannot write run.json");
+            }
+            Ok(summary)
+        }
+        Err(e) => {
+            let rec = runs::finished(record, Some(e.to_string()), None, &metric, None);
+            if let Err(w) = runs::write_run(&layout.root, &rec).await {
+                tracing::warn!(job = job_id, error = %w, "cannot write run.json");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSummary, JobError> {
     let JobRun {
         job_id,
         config,
@@ -543,6 +622,7 @@ async fn sampling_runs(
         sub.filter.sample_seed = seed;
         sub.als.enabled = false;
         sub.sampling.runs = 0;
+        sub.promotion.enabled = false;
         info!(
             job = job_id,
             run = i,

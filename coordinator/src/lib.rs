@@ -26,6 +26,7 @@ pub mod evaluation;
 pub mod job;
 pub mod local;
 pub mod plan;
+pub mod runs;
 pub mod server;
 pub mod summary;
 pub mod telemetry;

@@ -92,6 +92,45 @@ enum Command {
         heartbeat_ms: u64,
         #[arg(long, default_value_t = 5_000)]
         lease_ms: u64,
+        /// Serve Prometheus metrics at http://ADDR/metrics (empty: not served).
+        #[arg(long, env = "ARCHETYPE_METRICS_LISTEN", default_value = "")]
+        metrics_listen: String,
+        /// Serve the gRPC health service (grpc.health.v1) in plaintext on ADDR, for kubelet
+        /// probes (empty: not served).
+        #[arg(long, env = "ARCHETYPE_HEALTH_LISTEN", default_value = "")]
+        health_listen: String,
+        #[command(flatten)]
+        security: archetype_ops::security::ServerSecurityArgs,
+    },
+    /// The runs under an output URL: state, headline metrics, promotion decisions, `latest`.
+    Jobs {
+        /// The job config's `output.url`.
+        #[arg(long)]
+        output: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Writes a development CA, a coordinator certificate and a client certificate (PEM) for
+    /// local clusters with mutual TLS.
+    TlsCerts {
+        #[arg(long)]
+        out: PathBuf,
+        /// Names the coordinator's certificate holds (repeatable).
+        #[arg(long = "server-name", default_values_t = [String::from("localhost"), String::from("127.0.0.1")])]
+        server_names: Vec<String>,
+        /// The client certificate's name.
+        #[arg(long, default_value = "archetype-client")]
+        client_name: String,
+    },
+    /// Asks a gRPC health endpoint (as a kubelet probe does); exits 1 unless SERVING.
+    Health {
+        /// host:port of a --health-listen address.
+        #[arg(long)]
+        addr: String,
+        /// Service to ask about ("" = the whole process).
+        #[arg(long, default_value = "")]
+        service: String,
     },
     /// Submit a job to a running coordinator and wait for it.
     Submit {
@@ -104,6 +143,8 @@ enum Command {
         /// Return once submitted instead of waiting for the end.
         #[arg(long)]
         no_wait: bool,
+        #[command(flatten)]
+        security: archetype_ops::security::ClientSecurityArgs,
     },
     /// Top tracks a finished job's trained VAE recommends to a user, with names.
     Recommend {
@@ -163,6 +204,7 @@ fn init_logs(format: &str) {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+
     init_logs(&cli.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -215,13 +257,55 @@ fn main() -> Result<()> {
                 listen,
                 heartbeat_ms,
                 lease_ms,
-            } => serve(listen, heartbeat_ms, lease_ms).await,
+                metrics_listen,
+                health_listen,
+                security,
+            } => {
+                serve(ServeArgs {
+                    listen,
+                    heartbeat_ms,
+                    lease_ms,
+                    metrics_listen,
+                    health_listen,
+                    security,
+                })
+                .await
+            }
             Command::Submit {
                 coordinator,
                 config,
                 overrides,
                 no_wait,
-            } => submit(coordinator, config, overrides, no_wait).await,
+                security,
+            } => submit(coordinator, config, overrides, no_wait, security).await,
+            Command::Jobs { output, json } => jobs(&output, json).await,
+            Command::TlsCerts {
+                out,
+                server_names,
+                client_name,
+            } => {
+                let pki = archetype_ops::certs::write_dev_pki(&out, &server_names, &client_name)?;
+                println!(
+                    "CA {}\ncoordinator {} {} (names: {})\nclient {} {}",
+                    pki.ca.display(),
+                    pki.server_cert.display(),
+                    pki.server_key.display(),
+                    server_names.join(", "),
+                    pki.client_cert.display(),
+                    pki.client_key.display()
+                );
+                Ok(())
+            }
+            Command::Health { addr, service } => {
+                let status = archetype_ops::health::check(&addr, &service)
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                println!("{status}");
+                if status != "SERVING" {
+                    std::process::exit(1);
+                }
+                Ok(())
+            }
             Command::Similar {
                 job,
                 track,
@@ -573,12 +657,39 @@ async fn recommend(job: &str, user: u32, model: Option<&str>, n: usize, json: bo
     Ok(())
 }
 
-async fn serve(listen: String, heartbeat_ms: u64, lease_ms: u64) -> Result<()> {
-    let state = CoordinatorState::new(heartbeat_ms, lease_ms);
-    let srv = server::start(state.clone(), &listen)
+struct ServeArgs {
+    listen: String,
+    heartbeat_ms: u64,
+    lease_ms: u64,
+    metrics_listen: String,
+    health_listen: String,
+    security: archetype_ops::security::ServerSecurityArgs,
+}
+
+async fn serve(a: ServeArgs) -> Result<()> {
+    archetype_ops::shutdown::install_signal_handlers();
+    let security = archetype_ops::security::ServerSecurity::load(&a.security)?;
+    let state = CoordinatorState::new(a.heartbeat_ms, a.lease_ms);
+    let _metrics = start_metrics(&a.metrics_listen).await;
+    let health = if a.health_listen.is_empty() {
+        None
+    } else {
+        Some(
+            archetype_ops::health::Health::start(&a.health_listen, "archetype.v1.Coordinator")
+                .await?,
+        )
+    };
+    let srv = server::start_secure(state.clone(), &a.listen, &security)
         .await
-        .with_context(|| format!("binding {listen}"))?;
-    println!("coordinator listening on {}", srv.addr);
+        .with_context(|| format!("binding {}", a.listen))?;
+    println!(
+        "coordinator listening on {} ({})",
+        srv.addr,
+        security.describe()
+    );
+    if let Some(h) = &health {
+        h.serving().await;
+    }
     loop {
         let notified = state.events.notified();
         let next = {
@@ -592,23 +703,36 @@ async fn serve(listen: String, heartbeat_ms: u64, lease_ms: u64) -> Result<()> {
         if let Some((job_id, text)) = next {
             match JobConfig::from_toml(&text) {
                 Ok(config) => {
-                    let r = run_job(
+                    let run = run_job(
                         &state,
                         JobRun {
                             job_id: job_id.clone(),
                             config,
                             progress_bars: false,
                         },
-                    )
-                    .await;
+                    );
+                    let r = tokio::select! {
+                        r = run => Some(r),
+                        _ = archetype_ops::shutdown::wait() => None,
+                    };
                     match r {
-                        Ok(s) => {
+                        Some(Ok(s)) => {
                             println!("{}", s.render());
                             if let Some(r) = &s.report {
                                 println!("{}", r.terminal());
                             }
                         }
-                        Err(e) => tracing::error!(job = job_id, error = %e, "job failed"),
+                        Some(Err(e)) => tracing::error!(job = job_id, error = %e, "job failed"),
+                        None => {
+                            let why = format!(
+                                "the coordinator was shut down ({}) while the job ran; the \
+                                 workers checkpoint their training, so a resubmitted job \
+                                 resumes it",
+                                archetype_ops::shutdown::reason()
+                            );
+                            abort_job(&state, &job_id, &why);
+                            break;
+                        }
                     }
                 }
                 Err(e) => tracing::error!(job = job_id, error = %e, "invalid job config"),
@@ -617,11 +741,98 @@ async fn serve(listen: String, heartbeat_ms: u64, lease_ms: u64) -> Result<()> {
         }
         tokio::select! {
             _ = notified => {}
-            _ = tokio::signal::ctrl_c() => break,
+            _ = archetype_ops::shutdown::wait() => break,
         }
     }
+    if let Some(h) = &health {
+        h.not_serving().await;
+    }
+    info!(
+        reason = archetype_ops::shutdown::reason(),
+        "coordinator shutting down"
+    );
     state.shutdown();
+    // Long-polling workers learn of the shutdown at their next poll; give them a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     srv.stop().await;
+    Ok(())
+}
+
+/// Fails a running job and tells its workers (at their next heartbeat) to stop their tasks.
+fn abort_job(state: &CoordinatorState, job_id: &str, why: &str) {
+    let tasks: Vec<String> = {
+        let reg = state.lock();
+        reg.workers
+            .values()
+            .filter_map(|w| w.running.clone())
+            .filter(|t| t.starts_with(job_id))
+            .collect()
+    };
+    state.abort_tasks(&tasks, why);
+    let mut reg = state.lock();
+    let e = reg.job_status.entry(job_id.to_string()).or_default();
+    e.job_id = job_id.to_string();
+    e.state = "failed".to_string();
+    e.error = why.to_string();
+    tracing::warn!(job = job_id, tasks = tasks.len(), "job aborted: {why}");
+}
+
+async fn jobs(output: &str, json: bool) -> Result<()> {
+    use archetype_coordinator::runs;
+    let root = archetype_job::open_url(output)?;
+    let list = runs::list_runs(&root).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("no runs under {output}");
+        return Ok(());
+    }
+    println!(
+        "{:<1} {:<40} {:<10} {:>9}  {:<32} promotion",
+        "", "job", "state", "minutes", "best model (metric)"
+    );
+    for l in &list {
+        let r = l.record.as_ref();
+        let minutes = r
+            .and_then(|r| r.finished_at_unix.map(|f| (f - r.started_at_unix) / 60.0))
+            .map_or("-".to_string(), |m| format!("{m:.1}"));
+        let best = r
+            .and_then(|r| {
+                r.metrics
+                    .iter()
+                    .filter(|(n, _)| !n.starts_with("MP "))
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .map(|(n, v)| format!("{n} {}={v:.4}", r.metric.as_deref().unwrap_or("?")))
+            })
+            .unwrap_or_else(|| "-".to_string());
+        let promo = match r.and_then(|r| r.promotion.as_ref()) {
+            Some(d) if d.promoted => "promoted".to_string(),
+            Some(d) => format!("kept aside: {}", d.reason),
+            None => match r.and_then(|r| r.error.as_deref()) {
+                Some(e) => format!("error: {e}"),
+                None => "-".to_string(),
+            },
+        };
+        println!(
+            "{:<1} {:<40} {:<10} {:>9}  {:<32} {}",
+            if l.latest { "*" } else { "" },
+            l.job_id,
+            l.state,
+            minutes,
+            best,
+            promo
+        );
+    }
+    if let Some(l) = runs::latest(&root).await? {
+        println!(
+            "* latest: {} ({} {} = {:.4})",
+            l.job_id, l.model, l.metric, l.value
+        );
+    } else {
+        println!("nothing promoted yet (no {output}/latest.json)");
+    }
     Ok(())
 }
 
@@ -630,16 +841,18 @@ async fn submit(
     config: PathBuf,
     overrides: Vec<String>,
     no_wait: bool,
+    security: archetype_ops::security::ClientSecurityArgs,
 ) -> Result<()> {
     let cfg = JobConfig::load(&config, &overrides)?;
-    let mut client = archetype_proto::CoordinatorClient::connect(coordinator.clone())
-        .await
-        .with_context(|| format!("connecting to {coordinator}"))?;
+    let sec = archetype_ops::security::ClientSecurity::load(&security)?;
+    let channel = sec.connect(&coordinator).await?;
+    let mut client = archetype_proto::CoordinatorClient::new(channel);
     let id = client
         .submit_job(v1::SubmitJobRequest {
             config_toml: cfg.to_toml(),
         })
-        .await?
+        .await
+        .map_err(|s| anyhow::anyhow!(sec.explain("the job submission", &s)))?
         .into_inner()
         .job_id;
     println!("submitted {id}");
@@ -649,7 +862,8 @@ async fn submit(
     loop {
         let st = client
             .get_job(v1::GetJobRequest { job_id: id.clone() })
-            .await?
+            .await
+            .map_err(|s| anyhow::anyhow!(sec.explain("the job query", &s)))?
             .into_inner();
         match st.state.as_str() {
             "succeeded" => {

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use archetype_ops::security::ServerSecurity;
 use archetype_proto::v1;
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
@@ -299,14 +300,15 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
 /// A gRPC server running in the background.
 pub struct RunningServer {
     pub addr: std::net::SocketAddr,
+    scheme: &'static str,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
 impl RunningServer {
-    /// `http://addr`, for workers on this host.
+    /// `http://addr` (or `https://` under TLS), for workers on this host.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     pub async fn stop(mut self) {
@@ -317,25 +319,39 @@ impl RunningServer {
     }
 }
 
-/// Binds `listen` (port 0 picks one) and serves the coordinator protocol.
+/// Binds `listen` (port 0 picks one) and serves the coordinator protocol in plaintext without
+/// a token (loopback clusters).
 pub async fn start(state: CoordinatorState, listen: &str) -> std::io::Result<RunningServer> {
+    start_secure(state, listen, &ServerSecurity::none()).await
+}
+
+/// Binds `listen` and serves the coordinator protocol with the TLS and token checks of
+/// `security`.
+pub async fn start_secure(
+    state: CoordinatorState,
+    listen: &str,
+    security: &ServerSecurity,
+) -> std::io::Result<RunningServer> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let svc = archetype_proto::CoordinatorServer::new(CoordinatorService { state });
-    let handle = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(svc)
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
-                async {
-                    let _ = rx.await;
-                },
-            ),
+    let svc = archetype_proto::CoordinatorServer::with_interceptor(
+        CoordinatorService { state },
+        security.token_check(),
     );
-    info!(%addr, "coordinator listening");
+    let mut builder = security
+        .server_builder()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let handle = tokio::spawn(builder.add_service(svc).serve_with_incoming_shutdown(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    info!(%addr, security = security.describe(), "coordinator listening");
     Ok(RunningServer {
         addr,
+        scheme: if security.tls() { "https" } else { "http" },
         shutdown: Some(tx),
         handle,
     })

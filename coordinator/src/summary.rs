@@ -89,6 +89,10 @@ pub struct JobSummary {
     /// The VAE phase's `vae/models.json` (per model: epochs, best epoch, validation NDCG).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vae: Option<serde_json::Value>,
+    /// The promotion gate's decision, when `[promotion]` is enabled and the run succeeded
+    /// (also in `<job>/promotion.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<crate::runs::Decision>,
 }
 
 impl JobSummary {
@@ -200,6 +204,7 @@ impl JobSummary {
             archetypes: None,
             als: None,
             vae: None,
+            promotion: None,
         }
     }
 
@@ -281,6 +286,18 @@ impl JobSummary {
             fmt_n(self.kept.interactions),
             fmt_n(self.kept.events)
         );
+        if let Some(d) = &self.promotion {
+            let _ = writeln!(
+                s,
+                "  promotion   {}: {}",
+                if d.promoted {
+                    "PROMOTED to latest"
+                } else {
+                    "kept aside"
+                },
+                d.reason
+            );
+        }
         if let Some(a) = &self.archetypes {
             let _ = writeln!(
                 s,

@@ -26,6 +26,8 @@
 //! | `archetype_training_loss` | `job`, `model` | [`set_training`] | training loss after the last one |
 //! | `archetype_validation_ndcg` | `job`, `model` | [`set_training`] | validation NDCG@100 after the last one |
 //! | `archetype_eval_metric` | `job`, `model`, `metric` | [`set_metric_value`] | an evaluation result, e.g. `metric="NDCG@100"` |
+//! | `archetype_promoted` | `job` | [`set_promotion`] | 1 when the gate promoted the run to `latest`, else 0 |
+//! | `archetype_promotion_value` | `job` | [`set_promotion`] | the run's value of the gate's metric |
 //!
 //! The `*_total` metrics are gauges, not counters, although they only grow: workers report
 //! running totals and the coordinator sums them, so what we hold is an absolute value, not an
@@ -35,26 +37,17 @@
 //!
 //! # How it is served
 //!
-//! The `metrics` crate allows a single global recorder per process, while a process may serve
-//! several jobs (and tests start many listeners). So [`Telemetry::start`] installs the Prometheus
-//! recorder once, keeps its [`PrometheusHandle`], and serves `/metrics` itself with a minimal
-//! HTTP/1.1 responder on a tokio [`TcpListener`] rather than with the exporter's own listener:
-//! that way port 0 works, the bound address can be returned, and any number of listeners can
-//! serve the same registry.
+//! [`archetype_ops::prometheus`] serves the process-wide registry; see there.
 //!
 //! The recording functions go to the global recorder and are no-ops until a [`Telemetry`] has
 //! been started (values recorded before that are lost), so start it before the job does.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
 
+use archetype_ops::prometheus::MetricsEndpoint;
 use metrics::{describe_gauge, gauge};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 const JOB_INFO: &str = "archetype_job_info";
 const JOB_PHASE: &str = "archetype_job_phase";
@@ -74,95 +67,53 @@ const SHARDS_TOTAL: &str = "archetype_shards_total";
 const EVENTS_PER_SECOND: &str = "archetype_events_per_second";
 const WORKERS_ALIVE: &str = "archetype_workers_alive";
 const EVAL_METRIC: &str = "archetype_eval_metric";
+const PROMOTED: &str = "archetype_promoted";
+const PROMOTION_VALUE: &str = "archetype_promotion_value";
 
-/// The longest request head we read before answering; a scrape's is a few hundred bytes.
-const MAX_REQUEST_HEAD: usize = 8 * 1024;
-/// A client that sends no complete request head within this time is dropped, so a stalled
-/// connection cannot pin a task forever.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The promotion gate's verdict on a run: `archetype_promoted{job} 1|0` and the candidate's
+/// value of the gate's metric.
+pub fn set_promotion(job: &str, promoted: bool, value: Option<f64>) {
+    gauge!(PROMOTED, "job" => job.to_owned()).set(f64::from(u8::from(promoted)));
+    if let Some(v) = value {
+        gauge!(PROMOTION_VALUE, "job" => job.to_owned()).set(v);
+    }
+}
 
 /// Failure to start serving metrics.
-#[derive(thiserror::Error, Debug)]
-pub enum TelemetryError {
-    /// The listen address could not be resolved or bound (bad syntax, port in use, ...).
-    #[error("cannot serve metrics on {addr}: {source}")]
-    Bind {
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The Prometheus recorder could not be installed, typically because another global
-    /// `metrics` recorder was installed first in this process.
-    #[error("cannot install the Prometheus metrics recorder: {0}")]
-    Install(String),
-}
+pub use archetype_ops::prometheus::MetricsError as TelemetryError;
 
-/// A running `/metrics` listener. Dropping it (or [`Telemetry::stop`]) stops the listener; the
-/// recorded values stay in the process-wide registry and later listeners serve them.
+/// A running `/metrics` listener over the job metrics below; dropping it stops the listener.
 #[derive(Debug)]
-pub struct Telemetry {
-    local_addr: SocketAddr,
-    accept_task: JoinHandle<()>,
-}
+pub struct Telemetry(MetricsEndpoint);
 
 impl Telemetry {
-    /// Installs the global recorder (the first time only) and starts serving `/metrics` on
-    /// `addr`, e.g. `"127.0.0.1:9464"`; port 0 picks a free port, see [`Telemetry::local_addr`].
-    ///
-    /// May be called any number of times per process: every instance serves the same registry.
+    /// Serves `/metrics` on `addr` (port 0 picks one); any number per process, one registry.
     pub async fn start(addr: &str) -> Result<Telemetry, TelemetryError> {
-        let handle = install()?;
-        let bind_error = |source| TelemetryError::Bind {
-            addr: addr.to_owned(),
-            source,
-        };
-        let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
-        let local_addr = listener.local_addr().map_err(bind_error)?;
-        let accept_task = tokio::spawn(accept_loop(listener, handle));
-        tracing::info!(%local_addr, "serving Prometheus metrics at /metrics");
-        Ok(Telemetry {
-            local_addr,
-            accept_task,
-        })
+        MetricsEndpoint::start(addr, describe_all)
+            .await
+            .map(Telemetry)
     }
 
     /// Where it listens: the real port when port 0 was asked for.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.0.local_addr()
     }
 
-    /// Stops the listener (dropping the `Telemetry` does the same). Scrapes already being
-    /// answered finish.
     pub fn stop(self) {
         drop(self);
     }
 }
 
-impl Drop for Telemetry {
-    fn drop(&mut self) {
-        self.accept_task.abort();
-    }
-}
-
-/// The install outcome, kept for the life of the process: the global recorder can be set only
-/// once, and a failure (another recorder got there first) is just as permanent.
-static RECORDER: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
-
-fn install() -> Result<PrometheusHandle, TelemetryError> {
-    RECORDER
-        .get_or_init(|| {
-            let handle = PrometheusBuilder::new()
-                .install_recorder()
-                .map_err(|e| e.to_string())?;
-            describe_all();
-            Ok(handle)
-        })
-        .clone()
-        .map_err(TelemetryError::Install)
-}
-
-/// The `# HELP` lines; registered once, right after the recorder is installed.
+/// The `# HELP` lines (idempotent; registered by every start).
 fn describe_all() {
+    describe_gauge!(
+        PROMOTED,
+        "1 when the promotion gate made the run `latest`, 0 when it kept it aside."
+    );
+    describe_gauge!(
+        PROMOTION_VALUE,
+        "The run's value of the promotion metric (its candidate model)."
+    );
     describe_gauge!(
         TRAINING_ITERATION,
         "Iterations a training model has completed."
@@ -214,87 +165,6 @@ fn describe_all() {
         EVAL_METRIC,
         "Evaluation result of a model, by metric (e.g. NDCG@100)."
     );
-}
-
-async fn accept_loop(listener: TcpListener, handle: PrometheusHandle) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let handle = handle.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = serve_connection(stream, &handle).await {
-                        tracing::debug!(%peer, error = %e, "metrics request failed");
-                    }
-                });
-            }
-            Err(e) => {
-                // Typically out of file descriptors: back off instead of spinning.
-                tracing::warn!(error = %e, "metrics listener cannot accept a connection");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-/// Answers one request and closes the connection (`Connection: close`; scrapers reconnect).
-async fn serve_connection(mut stream: TcpStream, handle: &PrometheusHandle) -> std::io::Result<()> {
-    let head = match tokio::time::timeout(REQUEST_TIMEOUT, read_request_head(&mut stream)).await {
-        Ok(head) => head?,
-        Err(_) => return Ok(()),
-    };
-    let request_line = head.lines().next().unwrap_or_default();
-    let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or_default();
-    let target = parts.next().unwrap_or_default();
-    let path = target.split('?').next().unwrap_or_default();
-
-    let (status, content_type, body) = match (method, path) {
-        ("GET" | "HEAD", "/metrics") => {
-            // Only histograms need upkeep and we export none, but it is cheap and keeps the
-            // registry tidy should one be added.
-            handle.run_upkeep();
-            ("200 OK", "text/plain; version=0.0.4", handle.render())
-        }
-        ("GET" | "HEAD", _) => (
-            "404 Not Found",
-            "text/plain",
-            "not found; try /metrics\n".into(),
-        ),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "only GET and HEAD\n".into(),
-        ),
-    };
-    let mut response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n",
-        body.len()
-    );
-    if status.starts_with("405") {
-        response.push_str("Allow: GET, HEAD\r\n");
-    }
-    response.push_str("\r\n");
-    if method != "HEAD" {
-        response.push_str(&body);
-    }
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
-}
-
-/// Reads up to the blank line that ends the request head (or [`MAX_REQUEST_HEAD`] bytes, or
-/// end of stream); the body of a GET is empty and ignored.
-async fn read_request_head(stream: &mut TcpStream) -> std::io::Result<String> {
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    while buf.len() < MAX_REQUEST_HEAD && !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// Progress of a job as the coordinator sees it: sums over the members' latest reports.
@@ -390,6 +260,9 @@ pub fn set_job_seconds(job: &str, phase: &str, seconds: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
 
     /// A raw `GET path` over TCP; returns (status line, headers, body).
     async fn get(addr: SocketAddr, path: &str) -> (String, String, String) {

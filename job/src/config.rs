@@ -49,6 +49,37 @@ pub struct JobConfig {
     pub sampling: SamplingConfig,
     #[serde(default)]
     pub compute: ComputeConfig,
+    #[serde(default)]
+    pub promotion: PromotionConfig,
+}
+
+/// The promotion gate of scheduled retraining. Every run keeps its outputs under its own job
+/// id; a run that succeeds becomes `<output.url>/latest.json` only when its `model` beats the
+/// model `latest.json` points at on `metric` by more than `margin` (absolute, in the metric's
+/// units). Otherwise the run stays where it is, with `promotion.json` saying why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromotionConfig {
+    pub enabled: bool,
+    /// A column of the report, e.g. `NDCG@100` (`P@K`, `R@K`, `NDCG@K`, `MAP@K` for K in
+    /// `eval.ks`).
+    pub metric: String,
+    /// A model of the report by name (`VAE country id (model 1)`, `WMF-ALS`, ...), or `best`:
+    /// the best of the trained models (the popularity baselines never count).
+    pub model: String,
+    /// How much better than the current one the new run must be.
+    pub margin: f64,
+}
+
+impl Default for PromotionConfig {
+    fn default() -> Self {
+        PromotionConfig {
+            enabled: false,
+            metric: "NDCG@100".to_string(),
+            model: "best".to_string(),
+            margin: 0.0,
+        }
+    }
 }
 
 /// Where the training phases compute. Each worker resolves `device` for itself (a worker's
@@ -748,6 +779,32 @@ impl JobConfig {
         }
         if self.eval.ks.is_empty() || self.eval.ks.contains(&0) {
             return bad("eval.ks must list cut-offs of at least 1");
+        }
+        if self.promotion.enabled {
+            let known: Vec<String> = self
+                .eval
+                .ks
+                .iter()
+                .flat_map(|k| ["P", "R", "NDCG", "MAP"].map(|m| format!("{m}@{k}")))
+                .collect();
+            if !known.contains(&self.promotion.metric) {
+                return Err(ConfigError::Invalid(format!(
+                    "promotion.metric `{}` is not a report column; one of {}",
+                    self.promotion.metric,
+                    known.join(", ")
+                )));
+            }
+            if !self.eval.enabled {
+                return bad(
+                    "promotion.enabled needs eval.enabled: the gate compares report metrics",
+                );
+            }
+            if !self.promotion.margin.is_finite() || self.promotion.margin < 0.0 {
+                return bad("promotion.margin must be a finite number >= 0");
+            }
+            if self.promotion.model.trim().is_empty() {
+                return bad("promotion.model must name a model or be `best`");
+            }
         }
         let mut ks = self.eval.ks.clone();
         ks.sort_unstable();

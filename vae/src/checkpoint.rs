@@ -113,6 +113,12 @@ pub fn save(model: &Model, params: &TrainParams, state: &TrainState) -> Result<V
         "history".to_string(),
         serde_json::to_string(&state.history).map_err(err)?,
     );
+    if let Some(p) = &state.partial {
+        meta.insert(
+            "partial_epoch".to_string(),
+            serde_json::to_string(p).map_err(err)?,
+        );
+    }
     safetensors::serialize(tensors, Some(meta)).map_err(err)
 }
 
@@ -213,6 +219,10 @@ pub fn load(bytes: &[u8]) -> Result<Loaded, VaeError> {
                 epoch: num("epoch")? as usize,
                 best,
                 history,
+                partial: match meta.get("partial_epoch") {
+                    Some(p) => Some(serde_json::from_str(p).map_err(err)?),
+                    None => None,
+                },
             })
         }
         other => return Err(err(format!("kind `{other}`"))),

@@ -41,4 +41,8 @@ pub enum VaeError {
     Checkpoint(String),
     #[error("CUDA device: {0}")]
     Device(String),
+    /// Training stopped on request (a graceful shutdown) after optimiser step `step`, inside
+    /// epoch `epoch` (1-based); the trainer's state is ready to checkpoint.
+    #[error("interrupted after step {step} (epoch {epoch}) by a shutdown request")]
+    Interrupted { step: u64, epoch: usize },
 }

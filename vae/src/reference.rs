@@ -475,4 +475,149 @@ mod tests {
         corrupt.truncate(bytes.len() - 3);
         assert!(crate::checkpoint::load(&corrupt).is_err());
     }
+
+    /// A shutdown asked for in the middle of an epoch: every replica stops after the same
+    /// step, the state holds the partial epoch, and a run resumed from its checkpoint ends with
+    /// the bits of an uninterrupted one.
+    #[test]
+    fn an_interrupted_epoch_checkpoints_mid_epoch_and_resumes_bit_for_bit() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let users = random_users(&mut rng, 20, 12, 0.3);
+        let ctx = random_context(&mut rng, 20, 3);
+        let val = Validation {
+            input: random_users(&mut rng, 5, 12, 0.4),
+            context: Some(random_context(&mut rng, 5, 3)),
+            targets: (0..5).map(|u| vec![u as u32]).collect(),
+        };
+        let s = spec(Variant::GateScale, 12);
+        let data = TrainData {
+            rows: &users,
+            context: Some(&ctx),
+        };
+        let mut straight = Trainer::new(s.clone(), toy_params(6)).unwrap();
+        straight
+            .fit(&mut Solo, &data, Some(&val), &mut |_| {}, &mut |_, _| {
+                Ok(true)
+            })
+            .unwrap();
+
+        // 4 steps per epoch (20 users, batches of 6): step 6 is the second batch of epoch 2.
+        let flag = Arc::new(AtomicBool::new(false));
+        let mut first = Trainer::new(s.clone(), toy_params(6)).unwrap();
+        first.set_interrupt(flag.clone());
+        let r = first.fit(
+            &mut Solo,
+            &data,
+            Some(&val),
+            &mut |r| {
+                if r.step == 5 {
+                    flag.store(true, Ordering::SeqCst);
+                }
+            },
+            &mut |_, _| Ok(true),
+        );
+        match r {
+            Err(crate::VaeError::Interrupted { step, epoch }) => assert_eq!((step, epoch), (6, 2)),
+            other => panic!("expected an interruption, got {other:?}"),
+        }
+        let st = first.state.clone();
+        assert_eq!((st.step, st.epoch, st.history.len()), (6, 1, 1));
+        let partial = st.partial.clone().expect("a partial epoch");
+        assert_eq!(partial.batches, 2);
+        let bytes =
+            crate::checkpoint::save(&Model::new(s.clone()).unwrap(), &toy_params(6), &st).unwrap();
+        let loaded = crate::checkpoint::load(&bytes).unwrap();
+        let state = loaded.state.unwrap();
+        assert_eq!(
+            state.partial.as_ref(),
+            Some(&partial),
+            "the partial epoch survives the file"
+        );
+        let mut resumed = Trainer::from_state(loaded.spec, loaded.params, state).unwrap();
+        resumed
+            .fit(&mut Solo, &data, Some(&val), &mut |_| {}, &mut |_, _| {
+                Ok(true)
+            })
+            .unwrap();
+        let timeless = |st: &crate::train::TrainState| {
+            let mut st = st.clone();
+            st.history.iter_mut().for_each(|h| h.seconds = 0.0);
+            st
+        };
+        let (a, b) = (timeless(&resumed.state), timeless(&straight.state));
+        assert_eq!((a.step, a.epoch), (b.step, b.epoch));
+        assert!(a.weights == b.weights, "weights");
+        assert!(a.m == b.m && a.v == b.v, "Adam moments");
+        assert!(a.best == b.best, "best epoch");
+        assert_eq!(
+            a.history, b.history,
+            "epoch means, the interrupted one included"
+        );
+        assert!(a.partial.is_none());
+    }
+
+    /// Only one replica is signalled; the flag travels in the step's all-reduce, so both stop
+    /// after the same step with the same state.
+    #[test]
+    fn a_signal_on_one_replica_stops_all_of_them_after_the_same_step() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let mut rng = ChaCha8Rng::seed_from_u64(10);
+        let users = random_users(&mut rng, 23, 15, 0.3);
+        let ctx = random_context(&mut rng, 23, 3);
+        let s = spec(Variant::GateLiteral, 15);
+        let members = ThreadGroup::new(2);
+        let outcomes: Vec<(Result<(), String>, crate::train::TrainState)> =
+            std::thread::scope(|sc| {
+                let hs: Vec<_> = members
+                    .into_iter()
+                    .enumerate()
+                    .map(|(rank, mut m)| {
+                        let (s, users, ctx) = (s.clone(), &users, &ctx);
+                        sc.spawn(move || {
+                            let flag = Arc::new(AtomicBool::new(false));
+                            let mut t = Trainer::new(s, toy_params(8)).unwrap();
+                            t.set_interrupt(flag.clone());
+                            let data = TrainData {
+                                rows: users,
+                                context: Some(ctx),
+                            };
+                            let r = t.fit(
+                                &mut m,
+                                &data,
+                                None,
+                                &mut |r| {
+                                    if rank == 1 && r.step == 4 {
+                                        flag.store(true, Ordering::SeqCst);
+                                    }
+                                },
+                                &mut |_, _| Ok(true),
+                            );
+                            (r.map_err(|e| e.to_string()), t.state.clone())
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+        for (r, st) in &outcomes {
+            let e = r.as_ref().expect_err("every replica is interrupted");
+            assert!(e.contains("interrupted after step 5"), "{e}");
+            assert_eq!(st.step, 5);
+            assert!(st.partial.is_some());
+        }
+        let timeless = |st: &crate::train::TrainState| {
+            let mut st = st.clone();
+            st.history.iter_mut().for_each(|h| h.seconds = 0.0);
+            if let Some(p) = st.partial.as_mut() {
+                p.seconds = 0.0;
+            }
+            st
+        };
+        assert!(
+            timeless(&outcomes[0].1) == timeless(&outcomes[1].1),
+            "replicas hold the same state"
+        );
+    }
 }

@@ -15,6 +15,7 @@ use archetype_eval::metrics::{user_metrics, Metric};
 use archetype_kernels::cpu::adam::{adam_step, AdamParams};
 use archetype_kernels::cpu::topk::top_k_rows;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use archetype_kernels::cuda::cudarc::driver::CudaSlice;
@@ -42,6 +43,23 @@ pub struct TrainState {
     pub epoch: usize,
     pub best: Option<Best>,
     pub history: Vec<EpochReport>,
+    /// Set when training was interrupted inside an epoch (a graceful shutdown): how far the
+    /// epoch `epoch + 1` had got, so a resumed run skips those batches and ends the epoch with
+    /// the same means as an uninterrupted one.
+    pub partial: Option<PartialEpoch>,
+}
+
+/// The part of an epoch done before an interruption: its batches and the running sums.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartialEpoch {
+    /// Batches of the epoch's order already trained on.
+    pub batches: u64,
+    /// Sums weighted by batch users, as [`Trainer::epoch`] keeps them.
+    pub nll: f64,
+    pub kl: f64,
+    pub loss: f64,
+    pub beta: f32,
+    pub seconds: f64,
 }
 
 /// The best epoch so far by validation NDCG@100, with its weights.
@@ -62,6 +80,9 @@ pub struct StepReport {
     pub kl: f64,
     pub loss: f64,
     pub users: usize,
+    /// Some replica was asked to stop (a graceful shutdown): all stop after this step.
+    #[serde(default)]
+    pub stop: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -104,6 +125,8 @@ pub struct Trainer {
     /// Set by [`Trainer::use_device`]: the weights, moments and gradient live on the GPU
     /// between epochs, and `state` is brought up to date after each epoch.
     gpu: Option<GpuState>,
+    /// Polled after every step; see [`Trainer::set_interrupt`].
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 struct GpuState {
@@ -141,6 +164,7 @@ impl Trainer {
             epoch: 0,
             best: None,
             history: Vec::new(),
+            partial: None,
         };
         Trainer::from_state(model.spec, params, state)
     }
@@ -167,6 +191,7 @@ impl Trainer {
             grads: vec![0.0; n],
             acts: Activations::default(),
             gpu: None,
+            interrupt: None,
         })
     }
 
@@ -257,6 +282,7 @@ impl Trainer {
             lr: self.params.lr,
             ..AdamParams::default()
         };
+        let stop = self.stop_wanted();
         let stats = if let Some(gs) = self.gpu.as_mut() {
             let d = gs.model.device().clone();
             d.stream()
@@ -272,7 +298,7 @@ impl Trainer {
                     .memcpy_htod(&self.grads, &mut gs.g)
                     .map_err(archetype_kernels::cuda::CudaError::from)?;
             }
-            let mut stats = [sums.nll, sums.kl];
+            let mut stats = [sums.nll, sums.kl, stop];
             coll.all_reduce_f64(&mut stats)?;
             self.state.step += 1;
             d.adam_step(
@@ -295,7 +321,7 @@ impl Trainer {
                 &mut self.acts,
             )?;
             coll.all_reduce(&mut self.grads)?;
-            let mut stats = [sums.nll, sums.kl];
+            let mut stats = [sums.nll, sums.kl, stop];
             coll.all_reduce_f64(&mut stats)?;
             self.state.step += 1;
             adam_step(
@@ -318,7 +344,26 @@ impl Trainer {
             kl,
             loss: nll + f64::from(beta) * kl,
             users: users.len(),
+            stop: stats[2] > 0.0,
         })
+    }
+
+    /// Has this replica been asked to stop? Shared with the others through the step's
+    /// all-reduce of its loss sums, so every replica leaves after the same step at no extra
+    /// round trip.
+    fn stop_wanted(&self) -> f64 {
+        let asked = self
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst));
+        f64::from(u8::from(asked))
+    }
+
+    /// A flag that, once set on any replica, makes every replica stop after its current step
+    /// with [`VaeError::Interrupted`], leaving [`Trainer::state`] ready to checkpoint
+    /// mid-epoch (see [`TrainState::partial`]).
+    pub fn set_interrupt(&mut self, flag: Arc<AtomicBool>) {
+        self.interrupt = Some(flag);
     }
 
     /// One pass over the training users in the epoch's order. Returns the epoch's means
@@ -332,10 +377,19 @@ impl Trainer {
         self.check_data(data.rows, data.context)?;
         let started = std::time::Instant::now();
         let order = permutation(self.params.seed, self.state.epoch, data.rows.rows());
-        let (mut nll, mut kl, mut loss) = (0f64, 0f64, 0f64);
-        let mut steps = 0;
-        let mut beta = self.params.beta(self.state.step);
-        for users in order.chunks(self.params.batch) {
+        let resumed = self.state.partial.take();
+        let (mut nll, mut kl, mut loss, mut steps, mut beta, before) = match &resumed {
+            Some(p) => (p.nll, p.kl, p.loss, p.batches, p.beta, p.seconds),
+            None => (
+                0f64,
+                0f64,
+                0f64,
+                0u64,
+                self.params.beta(self.state.step),
+                0.0,
+            ),
+        };
+        for users in order.chunks(self.params.batch).skip(steps as usize) {
             let r = self.step(coll, data, users)?;
             let w = users.len() as f64;
             nll += r.nll * w;
@@ -344,6 +398,21 @@ impl Trainer {
             beta = r.beta;
             steps += 1;
             on_step(&r);
+            if r.stop {
+                self.state.partial = Some(PartialEpoch {
+                    batches: steps,
+                    nll,
+                    kl,
+                    loss,
+                    beta,
+                    seconds: before + started.elapsed().as_secs_f64(),
+                });
+                self.sync_from_device()?;
+                return Err(VaeError::Interrupted {
+                    step: self.state.step,
+                    epoch: self.state.epoch + 1,
+                });
+            }
         }
         self.state.epoch += 1;
         self.sync_from_device()?;
@@ -357,7 +426,7 @@ impl Trainer {
             beta,
             validation_ndcg: None,
             validation_users: 0,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: before + started.elapsed().as_secs_f64(),
         })
     }
 

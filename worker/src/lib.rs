@@ -38,6 +38,7 @@ pub mod device;
 pub mod evaluate;
 pub mod ingest;
 pub mod local_models;
+pub mod metrics;
 pub mod outcome;
 pub mod pairs;
 pub mod query;

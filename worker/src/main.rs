@@ -39,6 +39,14 @@ struct Args {
     /// Log format: `text` or `json`.
     #[arg(long, env = "ARCHETYPE_LOG_FORMAT", default_value = "text")]
     log_format: String,
+    /// Serve Prometheus metrics at http://ADDR/metrics (empty: not served).
+    #[arg(long, env = "ARCHETYPE_METRICS_LISTEN", default_value = "")]
+    metrics_listen: String,
+    /// Serve the gRPC health service (grpc.health.v1) in plaintext on ADDR (empty: not served).
+    #[arg(long, env = "ARCHETYPE_HEALTH_LISTEN", default_value = "")]
+    health_listen: String,
+    #[command(flatten)]
+    security: archetype_ops::security::ClientSecurityArgs,
 }
 
 fn parse_device(s: &str) -> Result<DeviceKind, String> {
@@ -66,6 +74,7 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let security = archetype_ops::security::ClientSecurity::load(&args.security)?;
     rt.block_on(archetype_worker::service::serve(
         archetype_worker::service::WorkerOptions {
             coordinator: args.coordinator,
@@ -77,6 +86,9 @@ fn main() -> Result<()> {
                 device: args.device,
                 gpu: args.gpu,
             },
+            security,
+            health_listen: args.health_listen,
+            metrics_listen: args.metrics_listen,
         },
     ))?;
     Ok(())

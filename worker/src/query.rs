@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use archetype_job::layout::{HELDOUT, INTERACTIONS, SUMMARY, TRACKS, USERS};
 use archetype_job::{open_url, StoreUrl};
 use arrow_array::Array;
+use object_store::ObjectStoreExt;
 
 use crate::tables::{self, col, StrCol, U32Col, U64Col};
 
@@ -74,6 +75,21 @@ pub async fn resolve_job(url: &str, needs: &str) -> Result<StoreUrl, String> {
     let root = open_url(url).map_err(|e| e.to_string())?;
     if tables::exists(&root.join(SUMMARY)).await {
         return Ok(root);
+    }
+    // A promoted run (the retraining gate's `latest.json`) wins over the newest run: a run
+    // the gate kept aside must not be served just because it is newer.
+    if let Ok(got) = root.store.get(&root.join("latest.json").path).await {
+        if let Ok(bytes) = got.bytes().await {
+            let job = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("job_id").and_then(|j| j.as_str()).map(str::to_string));
+            if let Some(job) = job {
+                let r = root.join(&job);
+                if tables::exists(&r.join(needs)).await {
+                    return Ok(r);
+                }
+            }
+        }
     }
     let listed = root
         .store

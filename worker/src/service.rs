@@ -7,10 +7,13 @@ use std::time::Duration;
 use archetype_job::wire::shard_from_wire;
 use archetype_job::JobConfig;
 use archetype_lfm::shard::ShardSpec;
+use archetype_ops::security::{AuthChannel, ClientSecurity};
+use archetype_ops::shutdown;
 use archetype_proto::v1::{self, task::Kind};
 use archetype_proto::CoordinatorClient;
-use tonic::transport::Channel;
-use tracing::{error, info, warn};
+use tracing::{error, info, warn, Instrument};
+
+type Client = CoordinatorClient<AuthChannel>;
 
 use crate::dataflow::{run_aggregation, AggregateParams, ClusterSpec};
 use crate::evaluate::evaluate;
@@ -30,6 +33,12 @@ pub struct WorkerOptions {
     pub max_tasks: Option<usize>,
     /// This worker's compute device: overrides the job's `[compute] device`, and its GPU.
     pub device: crate::device::DeviceOptions,
+    /// TLS and token for the coordinator link.
+    pub security: ClientSecurity,
+    /// Where to serve gRPC health (plaintext; empty: not served).
+    pub health_listen: String,
+    /// Where to serve Prometheus metrics (empty: not served).
+    pub metrics_listen: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +50,11 @@ pub enum ServiceError {
         call: &'static str,
         status: tonic::Status,
     },
+    /// The coordinator refused this worker (token or certificate); the message says which.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Serve(String),
     #[error("cannot pick a timely port on {host}: {source}")]
     Port {
         host: String,
@@ -49,13 +63,17 @@ pub enum ServiceError {
     },
 }
 
-async fn connect(url: &str) -> Result<CoordinatorClient<Channel>, ServiceError> {
+async fn connect(url: &str, security: &ClientSecurity) -> Result<Client, ServiceError> {
     let mut last = String::new();
     // The coordinator may still be starting (local spawn, pod start order): retry for a while.
     for _ in 0..100 {
-        match CoordinatorClient::connect(url.to_string()).await {
-            Ok(c) => return Ok(c),
+        match security.connect(url).await {
+            Ok(c) => return Ok(CoordinatorClient::new(c)),
             Err(e) => last = e.to_string(),
+        }
+        // A certificate the coordinator's CA did not sign will not get better by waiting.
+        if last.contains("TLS handshake failed") {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -90,7 +108,29 @@ fn gpus_seen() -> Vec<String> {
 
 /// Registers and serves tasks until told to shut down (or `max_tasks` is reached).
 pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
-    let mut client = connect(&opts.coordinator).await?;
+    shutdown::install_signal_handlers();
+    let _metrics = if opts.metrics_listen.is_empty() {
+        None
+    } else {
+        Some(
+            archetype_ops::prometheus::MetricsEndpoint::start(
+                &opts.metrics_listen,
+                crate::metrics::describe,
+            )
+            .await
+            .map_err(|e| ServiceError::Serve(e.to_string()))?,
+        )
+    };
+    let health = if opts.health_listen.is_empty() {
+        None
+    } else {
+        Some(
+            archetype_ops::health::Health::start(&opts.health_listen, "archetype.v1.Worker")
+                .await
+                .map_err(|e| ServiceError::Serve(e.to_string()))?,
+        )
+    };
+    let mut client = connect(&opts.coordinator, &opts.security).await?;
     let port = pick_port(&opts.advertise_host, opts.timely_port)?;
     let timely_address = format!("{}:{}", opts.advertise_host, port);
     let mut sys = sysinfo::System::new();
@@ -108,13 +148,13 @@ pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
             version: env!("CARGO_PKG_VERSION").to_string(),
         })
         .await
-        .map_err(|status| ServiceError::Rpc {
-            call: "Register",
-            status,
-        })?
+        .map_err(|status| ServiceError::Refused(opts.security.explain("registration", &status)))?
         .into_inner();
     let worker_id = reg.worker_id.clone();
     info!(worker_id, timely_address, "registered with the coordinator");
+    if let Some(h) = &health {
+        h.serving().await;
+    }
 
     let current_task: Arc<Mutex<String>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -136,14 +176,21 @@ pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
                 {
                     Ok(r) => {
                         let r = r.into_inner();
-                        if r.abort_task {
-                            // Timely threads cannot be cancelled from outside; the job has
-                            // already failed, so leave and let the supervisor restart us.
+                        if r.abort_task && !shutdown::requested() {
+                            // Timely threads cannot be cancelled from outside. Ask the
+                            // training loops to checkpoint and stop (they do when the cluster
+                            // still works), and leave after a grace period in any case: the
+                            // job has already failed, the supervisor restarts us.
                             error!(
                                 reason = r.abort_reason,
-                                "task aborted by the coordinator; exiting"
+                                "task aborted by the coordinator; checkpointing, then exiting"
                             );
-                            std::process::exit(3);
+                            shutdown::request("aborted by the coordinator");
+                            tokio::spawn(async {
+                                tokio::time::sleep(ABORT_GRACE).await;
+                                error!("the aborted task did not stop in time; exiting");
+                                std::process::exit(3);
+                            });
                         }
                     }
                     Err(e) => warn!(error = %e, "heartbeat failed"),
@@ -155,12 +202,18 @@ pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
 
     let mut done = 0usize;
     loop {
-        let reply = client
-            .next_task(v1::NextTaskRequest {
-                worker_id: worker_id.clone(),
-                wait_ms: 5_000,
-            })
-            .await;
+        if shutdown::requested() {
+            info!(reason = shutdown::reason(), "shutting down");
+            break;
+        }
+        let poll = client.next_task(v1::NextTaskRequest {
+            worker_id: worker_id.clone(),
+            wait_ms: 5_000,
+        });
+        let reply = tokio::select! {
+            r = poll => r,
+            _ = shutdown::wait() => continue,
+        };
         let reply = match reply {
             Ok(r) => r.into_inner(),
             Err(status) if status.code() == tonic::Code::Unavailable => {
@@ -183,7 +236,13 @@ pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
         if let Ok(mut t) = current_task.lock() {
             *t = task.task_id.clone();
         }
-        let result = run_task(&mut client, &worker_id, &task, &opts).await;
+        let index = task_process_index(&task);
+        let labels = crate::metrics::Labels::new(&task.job_id, index);
+        let span = tracing::info_span!("task", job = %task.job_id, task = %task.task_id);
+        let result = run_task(&mut client, &worker_id, &task, &opts, &labels)
+            .instrument(span)
+            .await;
+        crate::metrics::publish_allreduce(&labels);
         if let Err(e) = client.report_result(result).await {
             error!(error = %e, "cannot report the task result");
         }
@@ -195,15 +254,33 @@ pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
             break;
         }
     }
+    if let Some(h) = &health {
+        h.not_serving().await;
+    }
     stop.store(true, Ordering::Relaxed);
     Ok(())
 }
 
+/// How long a task aborted by the coordinator gets to checkpoint before the process exits.
+const ABORT_GRACE: Duration = Duration::from_secs(60);
+
+fn task_process_index(task: &v1::Task) -> u32 {
+    match &task.kind {
+        Some(Kind::Aggregate(t)) => t.process_index,
+        Some(Kind::Evaluate(t)) => t.process_index,
+        Some(Kind::Context(t)) => t.process_index,
+        Some(Kind::Als(t)) => t.process_index,
+        Some(Kind::Vae(t)) => t.process_index,
+        Some(Kind::Archetypes(_)) | None => 0,
+    }
+}
+
 async fn run_task(
-    client: &mut CoordinatorClient<Channel>,
+    client: &mut Client,
     worker_id: &str,
     task: &v1::Task,
     opts: &WorkerOptions,
+    labels: &crate::metrics::Labels,
 ) -> v1::TaskResult {
     let mut result = v1::TaskResult {
         worker_id: worker_id.to_string(),
@@ -213,23 +290,28 @@ async fn run_task(
     let agg = match &task.kind {
         Some(Kind::Aggregate(agg)) => agg,
         Some(Kind::Evaluate(ev)) => {
+            crate::metrics::set_phase(labels, "evaluate");
             run_evaluate(&mut result, task, ev).await;
             return result;
         }
         Some(Kind::Archetypes(at)) => {
+            crate::metrics::set_phase(labels, "archetypes");
             run_archetypes(&mut result, task, at).await;
             return result;
         }
         Some(Kind::Context(ct)) => {
+            crate::metrics::set_phase(labels, "context");
             run_context(&mut result, task, ct).await;
             return result;
         }
         Some(Kind::Als(at)) => {
-            run_als(client, &mut result, task, at, opts.device).await;
+            crate::metrics::set_phase(labels, "als");
+            run_als(client, &mut result, task, at, opts.device, labels).await;
             return result;
         }
         Some(Kind::Vae(vt)) => {
-            run_vae(client, &mut result, task, vt, opts.device).await;
+            crate::metrics::set_phase(labels, "vae");
+            run_vae(client, &mut result, task, vt, opts.device, labels).await;
             return result;
         }
         None => {
@@ -279,11 +361,15 @@ async fn run_task(
         tokio::select! {
             r = &mut handle => break r,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                let counters = progress.snapshot();
+                let get = |n: &str| counters.get(n).copied().unwrap_or(0);
+                crate::metrics::set_phase(labels, progress.stage_name());
+                crate::metrics::set_read(labels, get("events_read"), get("bytes_read"));
                 let report = v1::ProgressReport {
                     worker_id: worker_id.to_string(),
                     task_id: task.task_id.clone(),
                     phase: progress.stage_name().to_string(),
-                    counters: progress.snapshot().into_iter().map(|(name, value)| v1::Counter { name, value }).collect(),
+                    counters: counters.into_iter().map(|(name, value)| v1::Counter { name, value }).collect(),
                     gauges: Vec::new(),
                 };
                 if let Err(e) = client.report_progress(report).await {
@@ -401,11 +487,12 @@ async fn run_archetypes(result: &mut v1::TaskResult, task: &v1::Task, at: &v1::A
 
 /// This member's part of WMF-ALS training; reports the last iteration's figures as gauges.
 async fn run_als(
-    client: &mut CoordinatorClient<Channel>,
+    client: &mut Client,
     result: &mut v1::TaskResult,
     task: &v1::Task,
     at: &v1::AlsTask,
     device: crate::device::DeviceOptions,
+    labels: &crate::metrics::Labels,
 ) {
     let (config, _root) = match task_setup(&at.config_toml, &at.output_url) {
         Ok(x) => x,
@@ -439,6 +526,7 @@ async fn run_als(
                 let last = progress.last.lock().ok().and_then(|g| g.clone());
                 let mut gauges = Vec::new();
                 if let Some(r) = last {
+                    crate::metrics::set_training(labels, "WMF-ALS", r.iteration as f64, r.loss, r.ndcg);
                     gauges.push(v1::Gauge { name: "als.iteration".into(), value: r.iteration as f64 });
                     gauges.push(v1::Gauge { name: "als.loss".into(), value: r.loss });
                     if let Some(n) = r.ndcg {
@@ -485,11 +573,12 @@ async fn run_als(
 /// This member's replicas of VAE training; reports the current model, step and epoch as
 /// gauges (the model by its position in the phase's list).
 async fn run_vae(
-    client: &mut CoordinatorClient<Channel>,
+    client: &mut Client,
     result: &mut v1::TaskResult,
     task: &v1::Task,
     vt: &v1::VaeTask,
     device: crate::device::DeviceOptions,
+    labels: &crate::metrics::Labels,
 ) {
     let (config, _root) = match task_setup(&vt.config_toml, &vt.output_url) {
         Ok(x) => x,
@@ -526,6 +615,9 @@ async fn run_vae(
                     v1::Gauge { name: "vae.models".into(), value: live.models as f64 },
                 ];
                 if let Some(s) = &live.step {
+                    crate::metrics::set_training(labels, &live.model, s.step as f64, s.loss,
+                        live.epoch.as_ref().and_then(|e| e.validation_ndcg));
+                    crate::metrics::publish_allreduce(labels);
                     gauges.push(v1::Gauge { name: "vae.step".into(), value: s.step as f64 });
                     gauges.push(v1::Gauge { name: "vae.loss".into(), value: s.loss });
                     gauges.push(v1::Gauge { name: "vae.kl".into(), value: s.kl });

@@ -409,20 +409,10 @@ fn pieces(to: usize, values: &[f32], out: &mut Vec<Envelope>) {
     }
 }
 
-impl Collective for TimelyCollective<'_> {
-    fn rank(&self) -> usize {
-        self.worker.index()
-    }
-
-    fn world(&self) -> usize {
-        self.worker.peers()
-    }
-
-    fn all_reduce(&mut self, buf: &mut [f32]) -> Result<(), VaeError> {
+impl TimelyCollective<'_> {
+    /// Reduce-scatter then all-gather over the timely mailbox.
+    fn reduce_scatter_gather(&mut self, buf: &mut [f32]) -> Result<(), VaeError> {
         let (world, rank, len) = (self.world(), self.rank(), buf.len());
-        if world == 1 {
-            return Ok(());
-        }
         let mut out = Vec::new();
         for j in 0..world {
             pieces(j, &buf[chunk(len, world, j)], &mut out);
@@ -465,6 +455,26 @@ impl Collective for TimelyCollective<'_> {
             buf[at..at + values.len()].copy_from_slice(&values);
         }
         Ok(())
+    }
+}
+
+impl Collective for TimelyCollective<'_> {
+    fn rank(&self) -> usize {
+        self.worker.index()
+    }
+
+    fn world(&self) -> usize {
+        self.worker.peers()
+    }
+
+    fn all_reduce(&mut self, buf: &mut [f32]) -> Result<(), VaeError> {
+        if self.world() == 1 {
+            return Ok(());
+        }
+        let t = std::time::Instant::now();
+        let r = self.reduce_scatter_gather(buf);
+        crate::metrics::add_allreduce(t.elapsed());
+        r
     }
 
     fn all_reduce_f64(&mut self, buf: &mut [f64]) -> Result<(), VaeError> {
@@ -620,6 +630,9 @@ pub fn run_phase(
     }
 }
 
+/// In the error of a task that stopped for a shutdown request (the checkpoint is written).
+pub const INTERRUPTED: &str = "training interrupted by a shutdown request";
+
 fn model_dir(root: &StoreUrl, key: &VaeModelKey) -> StoreUrl {
     root.join(&format!("{VAE}/{}", key.id))
 }
@@ -662,7 +675,7 @@ fn train_one(
         return Ok(prev.clone());
     }
     let resumed = match previous {
-        Some(prev) if prev.epochs_done > 0 => {
+        Some(prev) if prev.epochs_done > 0 || prev.steps > 0 => {
             let bytes = rt.block_on(async {
                 let url = dir.join("checkpoint.safetensors");
                 let r = url
@@ -694,6 +707,9 @@ fn train_one(
     if let Some(d) = device {
         trainer.use_device(d.clone()).map_err(|e| e.to_string())?;
     }
+    // SIGTERM (or the coordinator's abort) stops every replica after the same step; the
+    // leader then checkpoints mid-epoch below.
+    trainer.set_interrupt(archetype_ops::shutdown::flag());
     let started = std::time::Instant::now();
     let state_of = |st: &TrainState, complete: bool, stopped: bool| VaeModelState {
         key: key.clone(),
@@ -724,6 +740,15 @@ fn train_one(
         if let Ok(mut live) = progress.live.lock() {
             live.epoch = Some(r.clone());
         }
+        if let Some(d) = device {
+            if let Ok((free, total)) = d.context().mem_get_info() {
+                crate::metrics::set_gpu_memory(
+                    d.context().ordinal(),
+                    (total - free) as u64,
+                    total as u64,
+                );
+            }
+        }
         if leader {
             info!(
                 model = key.name,
@@ -744,15 +769,35 @@ fn train_one(
         }
         Ok(true)
     };
-    trainer
-        .fit(
-            coll,
-            &data,
-            Some(&p.validation),
-            &mut on_step,
-            &mut on_epoch,
-        )
-        .map_err(|e| format!("{}: {e}", key.name))?;
+    let fitted = trainer.fit(
+        coll,
+        &data,
+        Some(&p.validation),
+        &mut on_step,
+        &mut on_epoch,
+    );
+    if let Err(VaeError::Interrupted { step, epoch }) = &fitted {
+        if leader {
+            let st = &trainer.state;
+            let bytes = checkpoint::save(&trainer.model, &params, st).map_err(|e| e.to_string())?;
+            let json = serde_json::to_vec_pretty(&state_of(st, false, false))
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                write_bytes(&dir.join("checkpoint.safetensors"), bytes).await?;
+                write_bytes(&dir.join("state.json"), json).await
+            })?;
+            info!(
+                model = key.name,
+                step, epoch, "VAE interrupted: checkpoint written; a rerun resumes from this step"
+            );
+        }
+        return Err(format!(
+            "{}: {INTERRUPTED} after step {step} (epoch {epoch}); checkpoint written to {}",
+            key.name,
+            dir.join("checkpoint.safetensors").url
+        ));
+    }
+    fitted.map_err(|e| format!("{}: {e}", key.name))?;
     let stopped = trainer.stopped_early() && trainer.state.epoch < params.epochs;
     let final_state = state_of(&trainer.state, true, stopped);
     if leader {

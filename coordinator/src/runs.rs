@@ -1,0 +1,392 @@
+//! Versioned runs and the promotion gate.
+//!
+//! Every job writes under `<output.url>/<job id>/`, so runs never overwrite each other. This
+//! module adds what scheduled retraining needs on top:
+//!
+//! - `<job id>/run.json`: the run's state (`running`, `succeeded`, `failed`), its error, times,
+//!   headline metrics and the promotion decision, written when the run starts and when it ends;
+//! - the gate: a succeeded run's model is compared with the one `<output.url>/latest.json`
+//!   points at, on the configured metric; it is promoted (written to `latest.json`) only when it
+//!   beats it by more than the margin, and `<job id>/promotion.json` records the decision and
+//!   its reason either way;
+//! - [`list_runs`]: what `archetype jobs` prints.
+//!
+//! Each record is one object put, which the object stores make atomic: a reader sees the old
+//! `latest.json` or the new one, never half of either.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use archetype_eval::report::{ModelStatus, Report};
+use archetype_job::config::PromotionConfig;
+use archetype_job::StoreUrl;
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use serde::{Deserialize, Serialize};
+
+/// Where the promoted run is recorded, below the output URL.
+pub const LATEST: &str = "latest.json";
+/// A run's state, below its job root.
+pub const RUN: &str = "run.json";
+/// A run's promotion decision, below its job root.
+pub const PROMOTION: &str = "promotion.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunsError {
+    #[error("{url}: {message}")]
+    Store { url: String, message: String },
+    #[error("{url} is not a run record: {message}")]
+    Format { url: String, message: String },
+}
+
+fn now_unix() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// `<output>/latest.json`: the promoted run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Latest {
+    pub job_id: String,
+    /// The job root of the promoted run.
+    pub url: String,
+    /// The model that won, by report name.
+    pub model: String,
+    pub metric: String,
+    pub value: f64,
+    pub promoted_at_unix: f64,
+}
+
+/// `<job>/promotion.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub job_id: String,
+    pub promoted: bool,
+    pub reason: String,
+    pub metric: String,
+    pub margin: f64,
+    /// The candidate model and its value (`None` when the run has no such model).
+    pub model: Option<String>,
+    pub value: Option<f64>,
+    /// What was `latest` when the gate ran.
+    pub previous: Option<Latest>,
+    pub decided_at_unix: f64,
+}
+
+/// `<job>/run.json`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub job_id: String,
+    pub name: String,
+    /// `running`, `succeeded` or `failed`.
+    pub state: String,
+    #[serde(default)]
+    pub error: Option<String>,
+    pub started_at_unix: f64,
+    #[serde(default)]
+    pub finished_at_unix: Option<f64>,
+    /// Report rows' headline metric (the promotion metric, else NDCG@100), by model.
+    #[serde(default)]
+    pub metrics: Vec<(String, f64)>,
+    #[serde(default)]
+    pub metric: Option<String>,
+    #[serde(default)]
+    pub promotion: Option<Decision>,
+}
+
+async fn put_json<T: Serialize>(url: &StoreUrl, value: &T) -> Result<(), RunsError> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| RunsError::Format {
+        url: url.url.clone(),
+        message: e.to_string(),
+    })?;
+    url.store
+        .put(&url.path, bytes.into())
+        .await
+        .map(|_| ())
+        .map_err(|e| RunsError::Store {
+            url: url.url.clone(),
+            message: e.to_string(),
+        })
+}
+
+/// Reads a JSON record; `Ok(None)` when it does not exist.
+async fn get_json<T: for<'de> Deserialize<'de>>(url: &StoreUrl) -> Result<Option<T>, RunsError> {
+    let got = match url.store.get(&url.path).await {
+        Ok(g) => g,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => {
+            return Err(RunsError::Store {
+                url: url.url.clone(),
+                message: e.to_string(),
+            })
+        }
+    };
+    let bytes = got.bytes().await.map_err(|e| RunsError::Store {
+        url: url.url.clone(),
+        message: e.to_string(),
+    })?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| RunsError::Format {
+            url: url.url.clone(),
+            message: e.to_string(),
+        })
+}
+
+/// Writes `run.json` (a run starting, or ending).
+pub async fn write_run(job_root: &StoreUrl, record: &RunRecord) -> Result<(), RunsError> {
+    put_json(&job_root.join(RUN), record).await
+}
+
+pub fn started(job_id: &str, name: &str) -> RunRecord {
+    RunRecord {
+        job_id: job_id.to_string(),
+        name: name.to_string(),
+        state: "running".to_string(),
+        started_at_unix: now_unix(),
+        ..RunRecord::default()
+    }
+}
+
+/// The ended run's record.
+pub fn finished(
+    mut record: RunRecord,
+    error: Option<String>,
+    report: Option<&Report>,
+    metric: &str,
+    promotion: Option<Decision>,
+) -> RunRecord {
+    record.state = if error.is_some() {
+        "failed"
+    } else {
+        "succeeded"
+    }
+    .to_string();
+    record.error = error;
+    record.finished_at_unix = Some(now_unix());
+    if let Some(r) = report {
+        record.metrics = r
+            .rows
+            .iter()
+            .filter_map(|row| value_of(r, &row.name, metric).map(|v| (row.name.clone(), v)))
+            .collect();
+        record.metric = Some(metric.to_string());
+    }
+    record.promotion = promotion;
+    record
+}
+
+/// `metric` of the report row `model`, when that row was evaluated.
+pub fn value_of(report: &Report, model: &str, metric: &str) -> Option<f64> {
+    let col = archetype_eval::metrics::columns(&report.ks)
+        .iter()
+        .position(|c| c == metric)?;
+    let row = report.rows.iter().find(|r| r.name == model)?;
+    match row.status {
+        ModelStatus::Evaluated { users, .. } if users > 0 => row.means.get(col).copied(),
+        _ => None,
+    }
+}
+
+/// Popularity rankers are the baselines a model has to beat, never a model to promote.
+fn is_baseline(name: &str) -> bool {
+    name.starts_with("MP ")
+}
+
+/// The candidate of a report under `cfg`: the named model, or the best trained one.
+pub fn candidate(report: &Report, cfg: &PromotionConfig) -> Option<(String, f64)> {
+    if cfg.model != "best" {
+        return value_of(report, &cfg.model, &cfg.metric).map(|v| (cfg.model.clone(), v));
+    }
+    report
+        .rows
+        .iter()
+        .filter(|r| !is_baseline(&r.name))
+        .filter_map(|r| value_of(report, &r.name, &cfg.metric).map(|v| (r.name.clone(), v)))
+        .filter(|(_, v)| v.is_finite())
+        // Ties go to the earlier row, so the choice does not depend on float noise in sorting.
+        .fold(None, |best: Option<(String, f64)>, (n, v)| match best {
+            Some((bn, bv)) if bv >= v => Some((bn, bv)),
+            _ => Some((n, v)),
+        })
+}
+
+/// The gate's verdict for a run against what is `latest` now (a pure function; see
+/// [`promote`] for the I/O).
+pub fn decide(
+    job_id: &str,
+    cfg: &PromotionConfig,
+    report: Option<&Report>,
+    previous: Option<Latest>,
+) -> Decision {
+    let mut d = Decision {
+        job_id: job_id.to_string(),
+        promoted: false,
+        reason: String::new(),
+        metric: cfg.metric.clone(),
+        margin: cfg.margin,
+        model: None,
+        value: None,
+        previous: previous.clone(),
+        decided_at_unix: now_unix(),
+    };
+    let Some(report) = report else {
+        d.reason = "the run has no evaluation report".to_string();
+        return d;
+    };
+    let Some((model, value)) = candidate(report, cfg) else {
+        d.reason = if cfg.model == "best" {
+            format!(
+                "no trained model of the run was evaluated on {}",
+                cfg.metric
+            )
+        } else {
+            format!(
+                "the run's report has no evaluated model `{}` (rows: {})",
+                cfg.model,
+                report
+                    .rows
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        return d;
+    };
+    d.model = Some(model.clone());
+    d.value = Some(value);
+    match previous {
+        None => {
+            d.promoted = true;
+            d.reason = format!(
+                "first run with {} = {value:.6} ({model}); nothing was promoted before",
+                cfg.metric
+            );
+        }
+        Some(p) if p.metric != cfg.metric => {
+            d.promoted = true;
+            d.reason = format!(
+                "latest ({}) was judged on {}, this gate on {}: promoted, as the values do \
+                 not compare",
+                p.job_id, p.metric, cfg.metric
+            );
+        }
+        Some(p) => {
+            let needed = p.value + cfg.margin;
+            d.promoted = value > needed;
+            d.reason = if d.promoted {
+                format!(
+                    "{} {value:.6} ({model}) beats latest {} {:.6} ({}) by {:+.6}, more than \
+                     the margin {}",
+                    cfg.metric,
+                    p.job_id,
+                    p.value,
+                    p.model,
+                    value - p.value,
+                    cfg.margin
+                )
+            } else {
+                format!(
+                    "not promoted: {} {value:.6} ({model}) does not beat latest {} {:.6} ({}) \
+                     by more than the margin {} (needs > {needed:.6})",
+                    cfg.metric, p.job_id, p.value, p.model, cfg.margin
+                )
+            };
+        }
+    }
+    d
+}
+
+/// Runs the gate for a finished run: reads `latest.json`, decides, writes `promotion.json`
+/// and, when promoted, the new `latest.json`.
+pub async fn promote(
+    output: &StoreUrl,
+    job_root: &StoreUrl,
+    job_id: &str,
+    cfg: &PromotionConfig,
+    report: Option<&Report>,
+) -> Result<Decision, RunsError> {
+    let previous: Option<Latest> = get_json(&output.join(LATEST)).await?;
+    let d = decide(job_id, cfg, report, previous);
+    // The decision first: a crash between the two writes leaves a run that says it was
+    // promoted while latest still names the old one, which a rerun of the gate repairs;
+    // the other order could leave a promoted run without its reason.
+    put_json(&job_root.join(PROMOTION), &d).await?;
+    if d.promoted {
+        let latest = Latest {
+            job_id: job_id.to_string(),
+            url: job_root.url.clone(),
+            model: d.model.clone().unwrap_or_default(),
+            metric: d.metric.clone(),
+            value: d.value.unwrap_or(f64::NAN),
+            promoted_at_unix: now_unix(),
+        };
+        put_json(&output.join(LATEST), &latest).await?;
+    }
+    Ok(d)
+}
+
+/// What `latest.json` says, if anything has been promoted under `output`.
+pub async fn latest(output: &StoreUrl) -> Result<Option<Latest>, RunsError> {
+    get_json(&output.join(LATEST)).await
+}
+
+/// One run as `archetype jobs` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunListing {
+    pub job_id: String,
+    pub state: String,
+    pub latest: bool,
+    pub record: Option<RunRecord>,
+}
+
+/// The runs under `output`, oldest first, with the one
+/// `latest.json` names marked. A directory without `run.json` (a run of an older version, or
+/// a sampling sub-run) is listed as `unknown`.
+pub async fn list_runs(output: &StoreUrl) -> Result<Vec<RunListing>, RunsError> {
+    let listed = output
+        .store
+        .list_with_delimiter(Some(&output.path))
+        .await
+        .map_err(|e| RunsError::Store {
+            url: output.url.clone(),
+            message: e.to_string(),
+        })?;
+    let latest = latest(output).await?.map(|l| l.job_id);
+    let mut out = Vec::new();
+    for prefix in listed.common_prefixes {
+        let Some(job_id) = prefix.filename().map(str::to_string) else {
+            continue;
+        };
+        let root = output.join(&job_id);
+        let record: Option<RunRecord> = get_json(&root.join(RUN)).await?;
+        out.push(RunListing {
+            state: record
+                .as_ref()
+                .map_or("unknown".to_string(), |r| r.state.clone()),
+            latest: latest.as_deref() == Some(job_id.as_str()),
+            job_id,
+            record,
+        });
+    }
+    out.sort_by(|a, b| {
+        let t = |l: &RunListing| l.record.as_ref().map_or(0.0, |r| r.started_at_unix);
+        t(a).total_cmp(&t(b)).then_with(|| a.job_id.cmp(&b.job_id))
+    });
+    Ok(out)
+}
+
+/// Every object under a job root, for tests and tools that check a run is whole.
+pub async fn objects(root: &StoreUrl) -> Result<Vec<String>, RunsError> {
+    root.store
+        .list(Some(&root.path))
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .map_err(|e| RunsError::Store {
+            url: root.url.clone(),
+            message: e.to_string(),
+        })
+}
