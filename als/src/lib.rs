@@ -53,4 +53,8 @@ pub enum TrainError {
     Internal(String),
     #[error("ALS on the GPU: {0}")]
     Device(String),
+    /// A graceful shutdown: every worker stopped after iteration `completed`, whose
+    /// checkpoint is committed, so a rerun resumes there.
+    #[error("training interrupted by a shutdown request after iteration {completed} (its checkpoint is committed)")]
+    Interrupted { completed: usize },
 }

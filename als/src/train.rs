@@ -122,6 +122,12 @@ pub trait Checkpoints {
     ) -> Result<(), String>;
     /// Called on every worker once every worker's `save` succeeded.
     fn commit(&mut self, report: &IterationReport) -> Result<(), String>;
+    /// Polled on every worker after each commit, where the iteration's checkpoint is whole:
+    /// when any worker answers true (a graceful shutdown), all of them stop there with
+    /// [`TrainError::Interrupted`].
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// Keeps nothing.
@@ -569,6 +575,18 @@ pub fn train(
             agree(&mut mb, worker, saved.map_err(TrainError::Checkpoint))?;
             let committed = checkpoints.commit(&report);
             agree(&mut mb, worker, committed.map_err(TrainError::Checkpoint))?;
+            let asked = f64::from(u8::from(checkpoints.stop_requested()));
+            if it < params.iterations && mb.all_sum(worker, vec![asked])[0] > 0.0 {
+                if s.w == 0 {
+                    info!(
+                        iteration = report.iteration,
+                        "ALS stopped by a shutdown request after a committed checkpoint"
+                    );
+                }
+                return Err(TrainError::Interrupted {
+                    completed: report.iteration,
+                });
+            }
             if s.w == 0 {
                 info!(
                     iteration = report.iteration,

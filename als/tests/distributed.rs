@@ -401,6 +401,67 @@ fn resume_equals_an_uninterrupted_run() {
     }
 }
 
+/// Stops on one worker only, after iteration 2: the request travels with the commit, so
+/// every worker stops there, after the checkpoint of iteration 2 is whole.
+struct StopAfter {
+    at: usize,
+    worker: usize,
+    me: usize,
+    committed: usize,
+}
+
+impl Checkpoints for StopAfter {
+    fn save(&mut self, _: &IterationReport, _: &Factors, _: &Factors) -> Result<(), String> {
+        Ok(())
+    }
+    fn commit(&mut self, r: &IterationReport) -> Result<(), String> {
+        self.committed = r.iteration;
+        Ok(())
+    }
+    fn stop_requested(&self) -> bool {
+        self.me == self.worker && self.committed >= self.at
+    }
+}
+
+#[test]
+fn a_shutdown_request_on_one_worker_stops_all_after_a_committed_iteration() {
+    let p = params(5, Solver::Cg { steps: 3 });
+    let input = Arc::new(data(3));
+    let guards = timely::execute(timely::Config::process(3), move |worker| {
+        let w = worker.index();
+        let mine = share(&input, w, worker.peers());
+        let mut cp = StopAfter {
+            at: 2,
+            worker: 1,
+            me: w,
+            committed: 0,
+        };
+        let r = train(
+            worker,
+            Shape {
+                users: USERS,
+                items: ITEMS,
+            },
+            mine,
+            &p,
+            None,
+            &mut cp,
+            None,
+        );
+        (r.map(|_| ()).map_err(|e| e.to_string()), cp.committed)
+    })
+    .unwrap();
+    for r in guards.join() {
+        let (r, committed) = r.unwrap();
+        let e = r.expect_err("every worker stops");
+        assert!(
+            e.contains("interrupted by a shutdown request after iteration 2"),
+            "{e}"
+        );
+        assert_eq!(committed, 2, "no worker goes past the agreed iteration");
+    }
+}
+
 #[test]
 fn bad_input_fails_every_worker_with_a_clear_error() {
     let guards = timely::execute(timely::Config::process(2), |worker| {

@@ -17,7 +17,12 @@
 //!    a control plane), and every member compute its own users' context features.
 //! 6. [`evaluation`] hands each member its held-out users to score, reduces the per-user metric
 //!    rows, runs the significance tests and writes `report/` (Markdown, JSON, Parquet).
-//! 7. [`local`] starts worker processes on loopback for the embedded default.
+//! 7. [`runs`] records the run (`run.json`) and, when the job asks for it, runs the promotion
+//!    gate: the run becomes `<output>/latest.json` only if it beats the promoted one.
+//! 8. [`local`] starts worker processes on loopback for the embedded default.
+//!
+//! `archetype serve` puts the [`server`] behind the TLS and token checks of `archetype_ops`,
+//! with gRPC health and Prometheus beside it, and stops on SIGTERM.
 //!
 //! While a job runs, [`telemetry`] serves its phase, progress and evaluation results as
 //! Prometheus metrics at `/metrics`.

@@ -390,3 +390,148 @@ pub async fn objects(root: &StoreUrl) -> Result<Vec<String>, RunsError> {
             message: e.to_string(),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use archetype_eval::report::{ModelRow, ReportHeader};
+
+    /// A report at K = 10 with NDCG@10 = `ndcg` per row (other columns 0).
+    fn report(rows: &[(&str, Option<f64>)]) -> Report {
+        Report {
+            header: ReportHeader {
+                title: "t".into(),
+                protocol: "p".into(),
+                exclusion: "e".into(),
+                seed: 1,
+                data_fingerprint: "f".into(),
+                lines: Vec::new(),
+            },
+            ks: vec![10],
+            rows: rows
+                .iter()
+                .map(|(name, v)| ModelRow {
+                    name: name.to_string(),
+                    status: match v {
+                        Some(_) => ModelStatus::Evaluated {
+                            users: 5,
+                            skipped: 0,
+                        },
+                        None => ModelStatus::Unavailable {
+                            reason: "not trained".into(),
+                        },
+                    },
+                    means: v.map_or(Vec::new(), |x| vec![0.0, 0.0, x, 0.0]),
+                    coverage: Vec::new(),
+                })
+                .collect(),
+            significance: None,
+            breakdown: None,
+            sampling: None,
+        }
+    }
+
+    fn gate(model: &str, margin: f64) -> PromotionConfig {
+        PromotionConfig {
+            enabled: true,
+            metric: "NDCG@10".into(),
+            model: model.into(),
+            margin,
+        }
+    }
+
+    fn current(value: f64) -> Latest {
+        Latest {
+            job_id: "old".into(),
+            url: "file:///x/old".into(),
+            model: "VAE".into(),
+            metric: "NDCG@10".into(),
+            value,
+            promoted_at_unix: 0.0,
+        }
+    }
+
+    #[test]
+    fn best_skips_baselines_and_unavailable_rows() {
+        let r = report(&[
+            ("MP global", Some(0.9)),
+            ("WMF-ALS", None),
+            ("VAE", Some(0.30)),
+            ("VAE country id (model 1)", Some(0.35)),
+        ]);
+        assert_eq!(
+            candidate(&r, &gate("best", 0.0)),
+            Some(("VAE country id (model 1)".to_string(), 0.35))
+        );
+        assert_eq!(
+            candidate(&r, &gate("VAE", 0.0)),
+            Some(("VAE".to_string(), 0.30))
+        );
+        assert_eq!(candidate(&r, &gate("WMF-ALS", 0.0)), None);
+        let only_baselines = report(&[("MP global", Some(0.9))]);
+        assert_eq!(candidate(&only_baselines, &gate("best", 0.0)), None);
+    }
+
+    #[test]
+    fn the_gate_promotes_only_beyond_the_margin() {
+        let r = report(&[("VAE", Some(0.30))]);
+        let first = decide("new", &gate("best", 0.01), Some(&r), None);
+        assert!(first.promoted, "{}", first.reason);
+        let better = decide("new", &gate("best", 0.01), Some(&r), Some(current(0.28)));
+        assert!(better.promoted, "{}", better.reason);
+        let within = decide("new", &gate("best", 0.01), Some(&r), Some(current(0.295)));
+        assert!(!within.promoted);
+        assert!(within.reason.contains("margin 0.01"), "{}", within.reason);
+        assert_eq!(
+            within.previous.as_ref().map(|p| p.job_id.as_str()),
+            Some("old")
+        );
+        let tie = decide("new", &gate("best", 0.0), Some(&r), Some(current(0.30)));
+        assert!(!tie.promoted, "a tie does not beat the current model");
+        let worse = decide("new", &gate("best", 0.0), Some(&r), Some(current(0.4)));
+        assert!(!worse.promoted);
+        let missing = decide("new", &gate("WMF-ALS", 0.0), Some(&r), Some(current(0.1)));
+        assert!(!missing.promoted);
+        assert!(missing.reason.contains("no evaluated model `WMF-ALS`"));
+        let no_report = decide("new", &gate("best", 0.0), None, None);
+        assert!(!no_report.promoted);
+    }
+
+    #[tokio::test]
+    async fn promote_writes_the_decision_and_moves_latest_only_when_promoted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = archetype_job::open_url(&tmp.path().display().to_string()).unwrap();
+        let (a, b) = (out.join("run-a"), out.join("run-b"));
+        let good = report(&[("VAE", Some(0.30))]);
+        let worse = report(&[("VAE", Some(0.20))]);
+        let d = promote(&out, &a, "run-a", &gate("best", 0.0), Some(&good))
+            .await
+            .unwrap();
+        assert!(d.promoted);
+        let d = promote(&out, &b, "run-b", &gate("best", 0.0), Some(&worse))
+            .await
+            .unwrap();
+        assert!(!d.promoted);
+        let l = latest(&out).await.unwrap().unwrap();
+        assert_eq!((l.job_id.as_str(), l.value), ("run-a", 0.30));
+        let kept: Decision = get_json(&b.join(PROMOTION)).await.unwrap().unwrap();
+        assert!(!kept.promoted && kept.reason.contains("does not beat"));
+        write_run(
+            &a,
+            &finished(started("run-a", "n"), None, Some(&good), "NDCG@10", None),
+        )
+        .await
+        .unwrap();
+        let list = list_runs(&out).await.unwrap();
+        assert_eq!(list.len(), 2);
+        let a_row = list.iter().find(|l| l.job_id == "run-a").unwrap();
+        assert!(a_row.latest);
+        assert_eq!(a_row.state, "succeeded");
+        let b_row = list.iter().find(|l| l.job_id == "run-b").unwrap();
+        assert_eq!(b_row.state, "unknown", "no run.json was written for b");
+        assert_eq!(
+            a_row.record.as_ref().unwrap().metrics,
+            vec![("VAE".to_string(), 0.30)]
+        );
+    }
+}

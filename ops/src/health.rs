@@ -129,3 +129,35 @@ pub async fn check(addr: &str, service: &str) -> Result<String, String> {
         .map(|s| s.as_str_name().to_string())
         .unwrap_or_else(|_| format!("status {}", reply.status)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reports_not_serving_then_serving_then_not_serving() {
+        let h = Health::start("127.0.0.1:0", "archetype.v1.Worker")
+            .await
+            .unwrap();
+        let addr = h.local_addr().to_string();
+        assert_eq!(check(&addr, "").await.unwrap(), "NOT_SERVING");
+        h.serving().await;
+        assert_eq!(check(&addr, "").await.unwrap(), "SERVING");
+        assert_eq!(
+            check(&addr, "archetype.v1.Worker").await.unwrap(),
+            "SERVING"
+        );
+        let unknown = check(&addr, "nope").await.unwrap_err();
+        assert!(unknown.contains(&addr), "{unknown}");
+        h.not_serving().await;
+        assert_eq!(check(&addr, "").await.unwrap(), "NOT_SERVING");
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_an_error_naming_it() {
+        let h = Health::start("127.0.0.1:0", "x").await.unwrap();
+        let addr = h.local_addr().to_string();
+        let e = Health::start(&addr, "x").await.err().unwrap();
+        assert!(e.to_string().contains(&addr), "{e}");
+    }
+}

@@ -407,7 +407,7 @@ impl ClientSecurity {
                     "no token was sent"
                 }
             ),
-            Code::Unavailable | Code::Unknown | Code::Internal => {
+            Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled => {
                 let detail = match std::error::Error::source(status) {
                     Some(s) => format!("{}: {}", status.message(), crate::error_chain(s)),
                     None => status.message().to_string(),
@@ -431,22 +431,153 @@ impl ClientSecurity {
             "alert",
             "tls",
             "handshake",
+            "decrypterror",
         ];
-        if !tls_words.iter().any(|w| lower.contains(w)) {
+        let tls_failure = tls_words.iter().any(|w| lower.contains(w));
+        // A server that wants a client certificate and gets none closes the stream right
+        // after the handshake: the client sees a broken pipe or a reset, not an alert.
+        let dropped = ["broken pipe", "connection reset", "stream closed", "cancel"]
+            .iter()
+            .any(|w| lower.contains(w));
+        if self.tls.is_none() {
+            if tls_failure || dropped {
+                return format!(
+                    "{detail}; if the coordinator runs with TLS, give --tls-ca (and \
+                     --tls-cert/--tls-key for mutual TLS) and an https:// URL"
+                );
+            }
             return detail.to_string();
         }
-        let hint = if self.tls.is_none() {
-            "the coordinator speaks TLS: give --tls-ca (and --tls-cert/--tls-key for mutual TLS) \
-             and an https:// URL"
-        } else if lower.contains("invalid peer certificate") || lower.contains("unknownissuer") {
+        if !tls_failure && !dropped {
+            return detail.to_string();
+        }
+        let hint = if lower.contains("invalid peer certificate") || lower.contains("unknownissuer")
+        {
             "the coordinator's certificate is not signed by --tls-ca, or does not name the host \
              (see --tls-server-name)"
         } else if !self.client_cert {
-            "the coordinator requires a client certificate: give --tls-cert and --tls-key"
+            "the coordinator requires a client certificate (mutual TLS): give --tls-cert and \
+             --tls-key"
         } else {
             "the coordinator did not accept this client certificate: it must be signed by the \
              CA the coordinator trusts (its --tls-ca)"
         };
         format!("TLS handshake failed ({detail}); {hint}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::service::Interceptor;
+
+    fn call(check: &mut TokenCheck, header: Option<&str>) -> Result<(), Status> {
+        let mut req = Request::new(());
+        if let Some(h) = header {
+            req.metadata_mut()
+                .insert("authorization", h.parse().unwrap());
+        }
+        check.call(req).map(|_| ())
+    }
+
+    #[test]
+    fn tokens_are_trimmed_checked_and_never_printed() {
+        let t = Token::new("  abc-123\n", "in a test").unwrap();
+        assert!(t.matches(b"abc-123"));
+        assert!(!t.matches(b"abc-124") && !t.matches(b"abc-12"));
+        assert!(!format!("{t:?}").contains("abc"));
+        assert!(matches!(
+            Token::new(" \n", "in f"),
+            Err(SecurityError::EmptyToken { .. })
+        ));
+        assert!(matches!(
+            Token::new("a b", "in f"),
+            Err(SecurityError::BadToken { .. })
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("token");
+        std::fs::write(&p, "from-file\n").unwrap();
+        assert!(Token::load(Some(&p))
+            .unwrap()
+            .unwrap()
+            .matches(b"from-file"));
+        let e = Token::load(Some(&dir.path().join("missing"))).unwrap_err();
+        assert!(e.to_string().contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn the_server_refuses_calls_without_the_right_bearer_token() {
+        let sec = ServerSecurity::none().with_token(Some(Token::new("s3cret", "t").unwrap()));
+        let mut check = sec.token_check();
+        assert!(call(&mut check, Some("Bearer s3cret")).is_ok());
+        let wrong = call(&mut check, Some("Bearer s3creT")).unwrap_err();
+        assert_eq!(wrong.code(), Code::Unauthenticated);
+        assert!(wrong.message().contains("wrong cluster token"));
+        let none = call(&mut check, None).unwrap_err();
+        assert!(none.message().contains("no cluster token"));
+        let basic = call(&mut check, Some("Basic s3cret")).unwrap_err();
+        assert_eq!(basic.code(), Code::Unauthenticated);
+        // No token configured: everything passes.
+        assert!(call(&mut ServerSecurity::none().token_check(), None).is_ok());
+    }
+
+    #[test]
+    fn the_client_sends_the_token_it_was_given() {
+        let mut b = BearerToken {
+            header: Some("Bearer xyz".parse().unwrap()),
+        };
+        let req = b.call(Request::new(())).unwrap();
+        assert_eq!(
+            req.metadata()
+                .get("authorization")
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "Bearer xyz"
+        );
+    }
+
+    #[test]
+    fn inconsistent_tls_flags_are_refused_by_name() {
+        let e = ServerSecurity::load(&ServerSecurityArgs {
+            tls_ca: Some("ca.crt".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("--tls-ca on the server needs --tls-cert"));
+        let e = ClientSecurity::load(&ClientSecurityArgs {
+            tls_cert: Some("c.crt".into()),
+            tls_key: Some("c.key".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("need --tls-ca"));
+        let e = ServerSecurity::load(&ServerSecurityArgs {
+            tls_cert: Some("/nonexistent/server.crt".into()),
+            tls_key: Some("/nonexistent/server.key".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/server.crt"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_https_url_without_a_ca_and_tls_over_http_are_explained() {
+        let e = ClientSecurity::none()
+            .connect("https://127.0.0.1:1")
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("needs --tls-ca"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let pki = crate::certs::write_dev_pki(dir.path(), &["localhost".into()], "c").unwrap();
+        let c = ClientSecurity::load(&ClientSecurityArgs {
+            tls_ca: Some(pki.ca),
+            ..Default::default()
+        })
+        .unwrap();
+        let e = c.connect("http://127.0.0.1:1").await.unwrap_err();
+        assert!(e.to_string().contains("not https://"), "{e}");
     }
 }

@@ -297,6 +297,10 @@ impl StoreCheckpoints {
 }
 
 impl Checkpoints for StoreCheckpoints {
+    fn stop_requested(&self) -> bool {
+        archetype_ops::shutdown::requested()
+    }
+
     fn begin(&mut self, training_cells: u64) -> Result<(), String> {
         if let Some(s) = self.state.as_mut() {
             s.nnz = training_cells;

@@ -45,6 +45,10 @@ struct Args {
     /// Serve the gRPC health service (grpc.health.v1) in plaintext on ADDR (empty: not served).
     #[arg(long, env = "ARCHETYPE_HEALTH_LISTEN", default_value = "")]
     health_listen: String,
+    /// After SIGTERM, seconds a running task may take to stop (training checkpoints at its
+    /// next step) before the process exits anyway; keep it under the pod's grace period.
+    #[arg(long, env = "ARCHETYPE_SHUTDOWN_GRACE_S", default_value_t = 90)]
+    shutdown_grace_s: u64,
     #[command(flatten)]
     security: archetype_ops::security::ClientSecurityArgs,
 }
@@ -89,6 +93,7 @@ fn main() -> Result<()> {
             security,
             health_listen: args.health_listen,
             metrics_listen: args.metrics_listen,
+            shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_s),
         },
     ))?;
     Ok(())

@@ -39,11 +39,15 @@ pub struct WorkerOptions {
     pub health_listen: String,
     /// Where to serve Prometheus metrics (empty: not served).
     pub metrics_listen: String,
+    /// After SIGTERM, how long a running task may take to stop before the process exits
+    /// anyway (keep it under the pod's termination grace period).
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    #[error("cannot reach the coordinator at {url}: {message}")]
+    /// `message` names the URL.
+    #[error("{message}")]
     Connect { url: String, message: String },
     #[error("coordinator call {call} failed: {status}")]
     Rpc {
@@ -239,9 +243,21 @@ pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
         let index = task_process_index(&task);
         let labels = crate::metrics::Labels::new(&task.job_id, index);
         let span = tracing::info_span!("task", job = %task.job_id, task = %task.task_id);
-        let result = run_task(&mut client, &worker_id, &task, &opts, &labels)
-            .instrument(span)
-            .await;
+        let grace = opts.shutdown_grace;
+        let result = tokio::select! {
+            r = run_task(&mut client, &worker_id, &task, &opts, &labels).instrument(span) => r,
+            // Training stops at its next step or iteration with a checkpoint; the other phases
+            // run to their end. Leave before the supervisor's SIGKILL either way.
+            _ = async { shutdown::wait().await; tokio::time::sleep(grace).await } => {
+                error!(
+                    task = task.task_id,
+                    grace_s = grace.as_secs_f64(),
+                    "the task did not stop within the shutdown grace; exiting without its result \
+                     (training resumes from its last checkpoint)"
+                );
+                std::process::exit(143);
+            }
+        };
         crate::metrics::publish_allreduce(&labels);
         if let Err(e) = client.report_result(result).await {
             error!(error = %e, "cannot report the task result");
