@@ -49,6 +49,24 @@ pub fn new_job_id(name: &str) -> String {
     format!("{}-{}-{:03}", clean, now.as_secs(), now.subsec_millis())
 }
 
+/// A job id given by a user (to resume a run) must name one directory under the output URL.
+pub fn check_job_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 200
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !id.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "job id `{id}` is not one: letters, digits, '-', '_' and '.' only, not starting \
+             with '.'"
+        ))
+    }
+}
+
 pub struct JobRun {
     pub job_id: String,
     pub config: JobConfig,
@@ -70,6 +88,7 @@ fn set_status(state: &CoordinatorState, job_id: &str, status: &str, error: &str)
 /// promotion gate when `[promotion]` is enabled (see [`crate::runs`]).
 pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary, JobError> {
     let job_id = run.job_id.clone();
+    state.forget_job(&job_id);
     let promotion = run.config.promotion.clone();
     let name = run.config.name.clone();
     let out_root = open_url(&run.config.output.url).map_err(|e| JobError::Output(e.to_string()))?;

@@ -143,6 +143,10 @@ enum Command {
         /// Return once submitted instead of waiting for the end.
         #[arg(long)]
         no_wait: bool,
+        /// Rerun an earlier job under its id, resuming its training from the checkpoints it
+        /// left (after a SIGTERM or a lost member); the config must be the same.
+        #[arg(long)]
+        resume: Option<String>,
         #[command(flatten)]
         security: archetype_ops::security::ClientSecurityArgs,
     },
@@ -276,8 +280,9 @@ fn main() -> Result<()> {
                 config,
                 overrides,
                 no_wait,
+                resume,
                 security,
-            } => submit(coordinator, config, overrides, no_wait, security).await,
+            } => submit(coordinator, config, overrides, no_wait, resume, security).await,
             Command::Jobs { output, json } => jobs(&output, json).await,
             Command::TlsCerts {
                 out,
@@ -841,6 +846,7 @@ async fn submit(
     config: PathBuf,
     overrides: Vec<String>,
     no_wait: bool,
+    resume: Option<String>,
     security: archetype_ops::security::ClientSecurityArgs,
 ) -> Result<()> {
     let cfg = JobConfig::load(&config, &overrides)?;
@@ -850,6 +856,7 @@ async fn submit(
     let id = client
         .submit_job(v1::SubmitJobRequest {
             config_toml: cfg.to_toml(),
+            resume_job_id: resume.unwrap_or_default(),
         })
         .await
         .map_err(|s| anyhow::anyhow!(sec.explain("the job submission", &s)))?

@@ -104,6 +104,16 @@ impl CoordinatorState {
         }
     }
 
+    /// Drops what is known of an earlier run of `job_id`'s tasks (results, progress, aborts),
+    /// so that a job resubmitted under its id starts clean.
+    pub fn forget_job(&self, job_id: &str) {
+        let prefix = format!("{job_id}/");
+        let mut reg = self.lock();
+        reg.results.retain(|t, _| !t.starts_with(&prefix));
+        reg.progress.retain(|t, _| !t.starts_with(&prefix));
+        reg.aborted.retain(|t, _| !t.starts_with(&prefix));
+    }
+
     pub fn shutdown(&self) {
         self.lock().shutting_down = true;
         self.tasks_changed.notify_waiters();
@@ -163,6 +173,21 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         request: Request<v1::HeartbeatRequest>,
     ) -> Result<Response<v1::HeartbeatReply>, Status> {
         let hb = request.into_inner();
+        if hb.leaving {
+            let gone = self.state.lock().workers.remove(&hb.worker_id);
+            if let Some(w) = gone {
+                info!(
+                    worker = hb.worker_id,
+                    running = w.running.as_deref().unwrap_or(""),
+                    "worker left"
+                );
+            }
+            self.state.events.notify_waiters();
+            return Ok(Response::new(v1::HeartbeatReply {
+                known: false,
+                ..Default::default()
+            }));
+        }
         let mut reg = self.state.lock();
         let abort = if hb.task_id.is_empty() {
             None
@@ -262,12 +287,28 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         &self,
         request: Request<v1::SubmitJobRequest>,
     ) -> Result<Response<v1::SubmitJobReply>, Status> {
-        let text = request.into_inner().config_toml;
+        let req = request.into_inner();
+        let text = req.config_toml;
         let config = archetype_job::JobConfig::from_toml(&text)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let job_id = crate::job::new_job_id(&config.name);
+        let job_id = if req.resume_job_id.is_empty() {
+            crate::job::new_job_id(&config.name)
+        } else {
+            crate::job::check_job_id(&req.resume_job_id).map_err(Status::invalid_argument)?;
+            req.resume_job_id
+        };
         {
             let mut reg = self.state.lock();
+            let busy = reg.submitted.iter().any(|(id, _)| id == &job_id)
+                || reg
+                    .job_status
+                    .get(&job_id)
+                    .is_some_and(|s| !matches!(s.state.as_str(), "succeeded" | "failed"));
+            if busy {
+                return Err(Status::already_exists(format!(
+                    "job {job_id} is queued or running"
+                )));
+            }
             reg.submitted.push((job_id.clone(), text));
             reg.job_status.insert(
                 job_id.clone(),

@@ -485,25 +485,27 @@ fn sigterm_during_vae_training_checkpoints_mid_epoch_on_every_replica_and_exits(
             .env_remove("ARCHETYPE_TOKEN"),
         tmp.path().join("coordinator.log"),
     );
-    let mut workers: Vec<Proc> = (0..2)
-        .map(|i| {
-            Proc::spawn(
-                Command::new(bin("archetype-worker"))
-                    .args(["--coordinator", &url])
-                    .env_remove("ARCHETYPE_TOKEN"),
-                tmp.path().join(format!("worker-{i}.log")),
-            )
-        })
-        .collect();
+    let spawn_worker = |name: &str| {
+        Proc::spawn(
+            Command::new(bin("archetype-worker"))
+                .args(["--coordinator", &url])
+                .env_remove("ARCHETYPE_TOKEN"),
+            tmp.path().join(format!("{name}.log")),
+        )
+    };
+    let mut workers: Vec<Proc> = vec![spawn_worker("worker-0"), spawn_worker("worker-1")];
     let cfg = tmp.path().join("job.toml");
     // Long enough that the signal lands inside training: many epochs, no early stopping.
+    const EPOCHS: u64 = 150;
     std::fs::write(
         &cfg,
         job_text(
             &data,
             &out,
-            "[vae]\nhidden = 32\nlatent = 8\nepochs = 100000\npatience = 0\nbatch = 50\n\
-             contexts = []\ngates = []\nconcat = []\n",
+            &format!(
+                "[vae]\nhidden = 32\nlatent = 8\nepochs = {EPOCHS}\npatience = 0\nbatch = 50\n\
+                 contexts = []\ngates = []\nconcat = []\n"
+            ),
         ),
     )
     .unwrap();
@@ -589,5 +591,58 @@ fn sigterm_during_vae_training_checkpoints_mid_epoch_on_every_replica_and_exits(
     assert!(partial.batches >= 1);
     assert_eq!(train.step, state["steps"].as_u64().unwrap());
     assert_eq!(train.epoch as u64, state["epochs_done"].as_u64().unwrap());
-    assert!(train.epoch >= 2);
+    assert!(train.epoch >= 2 && (train.epoch as u64) < EPOCHS);
+    let interrupted_at = train.step;
+
+    // The checkpoint is usable: the same job, resubmitted under its id on fresh workers,
+    // continues from it and completes.
+    workers[0].sigterm();
+    assert!(workers[0]
+        .wait(Duration::from_secs(60))
+        .is_some_and(|s| s.success()));
+    let mut workers = [spawn_worker("worker-2"), spawn_worker("worker-3")];
+    let o = Command::new(bin("archetype"))
+        .args([
+            "submit",
+            "--coordinator",
+            &url,
+            "--resume",
+            &job,
+            "--config",
+        ])
+        .arg(&cfg)
+        .env_remove("ARCHETYPE_TOKEN")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let state = read_json(&plain.join("state.json"));
+    assert_eq!(state["complete"], true, "{state}");
+    assert_eq!(state["epochs_done"].as_u64(), Some(EPOCHS));
+    assert_eq!(
+        state["history"].as_array().map(Vec::len),
+        Some(EPOCHS as usize),
+        "one report per epoch, the interrupted one once"
+    );
+    assert!(state["steps"].as_u64().unwrap() > interrupted_at);
+    let resumed = workers[0].log() + &workers[1].log();
+    assert!(
+        resumed.contains("resuming the VAE from its checkpoint"),
+        "{resumed}"
+    );
+    assert!(!plain.join("checkpoint.safetensors").exists());
+    assert!(plain.join("model.safetensors").exists());
+    assert_eq!(
+        read_json(&out.join(&job).join("run.json"))["state"],
+        "succeeded"
+    );
+    for w in workers.iter_mut() {
+        w.sigterm();
+        assert!(w.wait(Duration::from_secs(30)).is_some_and(|s| s.success()));
+    }
 }

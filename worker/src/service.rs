@@ -175,6 +175,7 @@ pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
                     .heartbeat(v1::HeartbeatRequest {
                         worker_id: worker_id.clone(),
                         task_id,
+                        leaving: false,
                     })
                     .await
                 {
@@ -274,6 +275,14 @@ pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
         h.not_serving().await;
     }
     stop.store(true, Ordering::Relaxed);
+    // Best effort: a coordinator that is gone has nothing to forget.
+    let _ = client
+        .heartbeat(v1::HeartbeatRequest {
+            worker_id: worker_id.clone(),
+            task_id: String::new(),
+            leaving: true,
+        })
+        .await;
     Ok(())
 }
 
