@@ -85,23 +85,7 @@ enum Command {
         threads: usize,
     },
     /// Serve the coordinator: workers register, jobs arrive with `submit`.
-    Serve {
-        #[arg(long, default_value = "0.0.0.0:7070")]
-        listen: String,
-        #[arg(long, default_value_t = 500)]
-        heartbeat_ms: u64,
-        #[arg(long, default_value_t = 5_000)]
-        lease_ms: u64,
-        /// Serve Prometheus metrics at http://ADDR/metrics (empty: not served).
-        #[arg(long, env = "ARCHETYPE_METRICS_LISTEN", default_value = "")]
-        metrics_listen: String,
-        /// Serve the gRPC health service (grpc.health.v1) in plaintext on ADDR, for kubelet
-        /// probes (empty: not served).
-        #[arg(long, env = "ARCHETYPE_HEALTH_LISTEN", default_value = "")]
-        health_listen: String,
-        #[command(flatten)]
-        security: archetype_ops::security::ServerSecurityArgs,
-    },
+    Serve(ServeArgs),
     /// The runs under an output URL: state, headline metrics, promotion decisions, `latest`.
     Jobs {
         /// The job config's `output.url`.
@@ -257,24 +241,7 @@ fn main() -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&s)?);
                 Ok(())
             }
-            Command::Serve {
-                listen,
-                heartbeat_ms,
-                lease_ms,
-                metrics_listen,
-                health_listen,
-                security,
-            } => {
-                serve(ServeArgs {
-                    listen,
-                    heartbeat_ms,
-                    lease_ms,
-                    metrics_listen,
-                    health_listen,
-                    security,
-                })
-                .await
-            }
+            Command::Serve(args) => serve(args).await,
             Command::Submit {
                 coordinator,
                 config,
@@ -662,12 +629,22 @@ async fn recommend(job: &str, user: u32, model: Option<&str>, n: usize, json: bo
     Ok(())
 }
 
+#[derive(clap::Args, Debug)]
 struct ServeArgs {
+    #[arg(long, default_value = "0.0.0.0:7070")]
     listen: String,
+    #[arg(long, default_value_t = 500)]
     heartbeat_ms: u64,
+    #[arg(long, default_value_t = 5_000)]
     lease_ms: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics (empty: not served).
+    #[arg(long, env = "ARCHETYPE_METRICS_LISTEN", default_value = "")]
     metrics_listen: String,
+    /// Serve the gRPC health service (grpc.health.v1) in plaintext on ADDR, for kubelet
+    /// probes (empty: not served).
+    #[arg(long, env = "ARCHETYPE_HEALTH_LISTEN", default_value = "")]
     health_listen: String,
+    #[command(flatten)]
     security: archetype_ops::security::ServerSecurityArgs,
 }
 

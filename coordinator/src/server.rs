@@ -38,6 +38,9 @@ pub struct Registry {
     pub submitted: Vec<(String, String)>,
     pub job_status: BTreeMap<String, v1::JobStatus>,
     pub shutting_down: bool,
+    /// Progress reports received since start, by worker id: what a load test checks against
+    /// what its workers sent.
+    pub reports_received: HashMap<String, u64>,
 }
 
 /// Shared between the gRPC service and the job runner.
@@ -260,6 +263,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         if let Some(w) = reg.workers.get_mut(&p.worker_id) {
             w.last_seen = Instant::now();
         }
+        *reg.reports_received.entry(p.worker_id.clone()).or_default() += 1;
         reg.progress.insert(p.task_id.clone(), p);
         Ok(Response::new(v1::Ack {}))
     }

@@ -9,20 +9,8 @@ use std::time::Duration;
 use archetype_datagen::{generate, BadRowInjection, GeneratorConfig};
 use archetype_job::config::FilterConfig;
 use archetype_lfm::parse::TimeWindow;
+use archetype_tests::bin;
 use archetype_worker::reference::{aggregate_files, load_tables};
-
-fn bin(name: &str) -> PathBuf {
-    // Test binaries live in target/<profile>/deps; the workspace binaries one level up.
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "{} missing: run the tests with `cargo test --workspace`",
-        p.display()
-    );
-    p
-}
 
 fn filter() -> FilterConfig {
     FilterConfig {

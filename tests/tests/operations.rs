@@ -9,18 +9,7 @@ use std::process::{Child, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
 use archetype_datagen::{generate, GeneratorConfig};
-
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "{} missing: run the tests with `cargo test --workspace`",
-        p.display()
-    );
-    p
-}
+use archetype_tests::bin;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

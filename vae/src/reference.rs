@@ -392,9 +392,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_resumed_run_ends_with_the_bits_of_an_uninterrupted_one() {
-        let mut rng = ChaCha8Rng::seed_from_u64(4);
+    /// 20 training users over 12 items with 3 context features, 5 validation users.
+    fn resume_fixture(seed: u64) -> (UserRows, ContextRows, Validation) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let users = random_users(&mut rng, 20, 12, 0.3);
         let ctx = random_context(&mut rng, 20, 3);
         let val = Validation {
@@ -402,6 +402,22 @@ mod tests {
             context: Some(random_context(&mut rng, 5, 3)),
             targets: (0..5).map(|u| vec![u as u32]).collect(),
         };
+        (users, ctx, val)
+    }
+
+    /// A state without its wall-clock seconds, for bit-for-bit comparisons.
+    fn timeless(st: &crate::train::TrainState) -> crate::train::TrainState {
+        let mut st = st.clone();
+        st.history.iter_mut().for_each(|h| h.seconds = 0.0);
+        if let Some(p) = st.partial.as_mut() {
+            p.seconds = 0.0;
+        }
+        st
+    }
+
+    #[test]
+    fn a_resumed_run_ends_with_the_bits_of_an_uninterrupted_one() {
+        let (users, ctx, val) = resume_fixture(4);
         let s = spec(Variant::GateScale, 12);
         let data = TrainData {
             rows: &users,
@@ -442,12 +458,6 @@ mod tests {
                 Ok(true)
             })
             .unwrap();
-        // Everything but the wall-clock seconds of each epoch.
-        let timeless = |st: &crate::train::TrainState| {
-            let mut st = st.clone();
-            st.history.iter_mut().for_each(|h| h.seconds = 0.0);
-            st
-        };
         let (a, b) = (timeless(&resumed.state), timeless(&straight.state));
         assert_eq!((a.step, a.epoch), (b.step, b.epoch));
         assert!(a.weights == b.weights, "weights");
@@ -483,14 +493,7 @@ mod tests {
     fn an_interrupted_epoch_checkpoints_mid_epoch_and_resumes_bit_for_bit() {
         use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::Arc;
-        let mut rng = ChaCha8Rng::seed_from_u64(9);
-        let users = random_users(&mut rng, 20, 12, 0.3);
-        let ctx = random_context(&mut rng, 20, 3);
-        let val = Validation {
-            input: random_users(&mut rng, 5, 12, 0.4),
-            context: Some(random_context(&mut rng, 5, 3)),
-            targets: (0..5).map(|u| vec![u as u32]).collect(),
-        };
+        let (users, ctx, val) = resume_fixture(9);
         let s = spec(Variant::GateScale, 12);
         let data = TrainData {
             rows: &users,
@@ -541,11 +544,6 @@ mod tests {
                 Ok(true)
             })
             .unwrap();
-        let timeless = |st: &crate::train::TrainState| {
-            let mut st = st.clone();
-            st.history.iter_mut().for_each(|h| h.seconds = 0.0);
-            st
-        };
         let (a, b) = (timeless(&resumed.state), timeless(&straight.state));
         assert_eq!((a.step, a.epoch), (b.step, b.epoch));
         assert!(a.weights == b.weights, "weights");
@@ -607,14 +605,6 @@ mod tests {
             assert_eq!(st.step, 5);
             assert!(st.partial.is_some());
         }
-        let timeless = |st: &crate::train::TrainState| {
-            let mut st = st.clone();
-            st.history.iter_mut().for_each(|h| h.seconds = 0.0);
-            if let Some(p) = st.partial.as_mut() {
-                p.seconds = 0.0;
-            }
-            st
-        };
         assert!(
             timeless(&outcomes[0].1) == timeless(&outcomes[1].1),
             "replicas hold the same state"
