@@ -275,14 +275,13 @@ pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
         h.not_serving().await;
     }
     stop.store(true, Ordering::Relaxed);
-    // Best effort: a coordinator that is gone has nothing to forget.
-    let _ = client
-        .heartbeat(v1::HeartbeatRequest {
-            worker_id: worker_id.clone(),
-            task_id: String::new(),
-            leaving: true,
-        })
-        .await;
+    // Best effort, and bounded: a coordinator that is gone has nothing to forget.
+    let leave = client.heartbeat(v1::HeartbeatRequest {
+        worker_id: worker_id.clone(),
+        task_id: String::new(),
+        leaving: true,
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(2), leave).await;
     Ok(())
 }
 
