@@ -736,6 +736,18 @@ fn train_one(
             live.step = Some(r.clone());
         }
     };
+    // The checkpoint, then the state that points at it: written after every epoch and on an
+    // interruption (mid-epoch).
+    let write_checkpoint = |st: &TrainState| -> Result<(), VaeError> {
+        let bytes = checkpoint::save(&model_for_save, &params, st)?;
+        let json = serde_json::to_vec_pretty(&state_of(st, false, false))
+            .map_err(|e| VaeError::Checkpoint(e.to_string()))?;
+        rt.block_on(async {
+            write_bytes(&dir.join("checkpoint.safetensors"), bytes).await?;
+            write_bytes(&dir.join("state.json"), json).await
+        })
+        .map_err(VaeError::Checkpoint)
+    };
     let mut on_epoch = |r: &EpochReport, st: &TrainState| -> Result<bool, VaeError> {
         if let Ok(mut live) = progress.live.lock() {
             live.epoch = Some(r.clone());
@@ -758,14 +770,7 @@ fn train_one(
                 seconds = r.seconds,
                 "VAE epoch"
             );
-            let bytes = checkpoint::save(&model_for_save, &params, st)?;
-            let json = serde_json::to_vec_pretty(&state_of(st, false, false))
-                .map_err(|e| VaeError::Checkpoint(e.to_string()))?;
-            rt.block_on(async {
-                write_bytes(&dir.join("checkpoint.safetensors"), bytes).await?;
-                write_bytes(&dir.join("state.json"), json).await
-            })
-            .map_err(VaeError::Checkpoint)?;
+            write_checkpoint(st)?;
         }
         Ok(true)
     };
@@ -778,14 +783,7 @@ fn train_one(
     );
     if let Err(VaeError::Interrupted { step, epoch }) = &fitted {
         if leader {
-            let st = &trainer.state;
-            let bytes = checkpoint::save(&trainer.model, &params, st).map_err(|e| e.to_string())?;
-            let json = serde_json::to_vec_pretty(&state_of(st, false, false))
-                .map_err(|e| e.to_string())?;
-            rt.block_on(async {
-                write_bytes(&dir.join("checkpoint.safetensors"), bytes).await?;
-                write_bytes(&dir.join("state.json"), json).await
-            })?;
+            write_checkpoint(&trainer.state).map_err(|e| e.to_string())?;
             info!(
                 model = key.name,
                 step, epoch, "VAE interrupted: checkpoint written; a rerun resumes from this step"
