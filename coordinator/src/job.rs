@@ -7,16 +7,17 @@ use archetype_job::wire::shard_to_wire;
 use archetype_job::{open_url, JobConfig, JobLayout};
 use archetype_proto::v1;
 use indicatif::{ProgressBar, ProgressStyle};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use archetype_eval::sampling::{Sampling, SamplingRun};
 use archetype_job::config::SplitProtocol;
 
 use crate::evaluation;
+use crate::journal;
 use crate::plan::{assign, plan_shards};
 use crate::runs;
-use crate::server::CoordinatorState;
-use crate::summary::{JobSummary, MemberSummary};
+use crate::server::{CoordinatorState, WorkerEntry};
+use crate::summary::{JobSummary, MemberSummary, Recovery};
 use crate::telemetry;
 
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +174,29 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
     let mut phases: BTreeMap<String, f64> = BTreeMap::new();
     let out_root = open_url(&config.output.url).map_err(|e| JobError::Output(e.to_string()))?;
     let layout = JobLayout::new(&out_root, &job_id);
+    let config_toml = config.to_toml();
+
+    // A job run again under its id takes up where its journal stands, if it ran with the
+    // same config; with another config, every phase is redone (training still resumes from a
+    // checkpoint whose settings match).
+    let mut journal = match journal::load(&layout.root).await {
+        Ok(Some(j)) if j.config_toml == config_toml && j.summary.is_some() => {
+            info!(job = job_id, done = ?j.done, "resuming from the job's journal");
+            j
+        }
+        Ok(Some(_)) => {
+            warn!(
+                job = job_id,
+                "the job's journal was written with another config; redoing every phase"
+            );
+            journal::Journal::new(&job_id, &config_toml)
+        }
+        Ok(None) => journal::Journal::new(&job_id, &config_toml),
+        Err(e) => {
+            warn!(job = job_id, error = %e, "cannot read the job's journal; redoing every phase");
+            journal::Journal::new(&job_id, &config_toml)
+        }
+    };
 
     telemetry::set_job(&job_id);
     set_status(state, &job_id, "planning", "");
@@ -189,136 +213,86 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
 
     set_status(state, &job_id, "waiting_for_workers", "");
     let t_wait = Instant::now();
-    let members = wait_for_workers(
-        state,
-        config.cluster.workers,
-        config.cluster.register_timeout_s,
-    )
-    .await
-    .inspect_err(|e| set_status(state, &job_id, "failed", &e.to_string()))?;
+    let mut cluster = Cluster::form(state, &job_id, &config)
+        .await
+        .inspect_err(|e| set_status(state, &job_id, "failed", &e.to_string()))?;
     phases.insert("wait_for_workers".into(), t_wait.elapsed().as_secs_f64());
 
-    // Form the cluster: index = registration order among the chosen members.
-    let peers: Vec<String> = members
-        .iter()
-        .map(|m| m.info.timely_address.clone())
-        .collect();
-    let assignment = assign(&shards, members.len());
-    let config_toml = config.to_toml();
-    let mut tasks: Vec<(String, String)> = Vec::new();
-    let mut member_summaries = Vec::new();
-    for (i, (m, mine)) in members.iter().zip(&assignment).enumerate() {
-        let task_id = format!("{job_id}/aggregate/{i}");
-        member_summaries.push(MemberSummary {
-            index: i,
-            worker_id: m.id.clone(),
-            hostname: m.info.hostname.clone(),
-            timely_address: m.info.timely_address.clone(),
-            cores: m.info.cores,
-            memory_bytes: m.info.memory_bytes,
-            gpus: m.info.gpus.clone(),
-            shards: mine.len(),
-            bytes: mine.iter().map(|s| s.end - s.start).sum(),
-        });
-        state.queue_task(
-            &m.id,
-            v1::Task {
-                job_id: job_id.clone(),
-                task_id: task_id.clone(),
-                kind: Some(v1::task::Kind::Aggregate(v1::AggregateTask {
-                    process_index: i as u32,
-                    peers: peers.clone(),
-                    threads: config.cluster.threads as u32,
-                    config_toml: config_toml.clone(),
-                    output_url: layout.root.url.clone(),
-                    shards: mine.iter().map(shard_to_wire).collect(),
-                })),
-            },
-        );
-        tasks.push((task_id, m.id.clone()));
-    }
-    set_status(state, &job_id, "aggregating", "");
-    info!(
-        job = job_id,
-        members = members.len(),
-        ?peers,
-        "cluster formed; aggregating"
-    );
-
-    let t_agg = Instant::now();
-    let results = watch(
-        state,
-        &tasks,
-        &job_id,
-        Watch {
-            phase: "aggregation",
-            input_bytes,
-            shards_total: shards.len() as u64,
-            progress_bars,
-            lease_ms: config.cluster.lease_ms,
-        },
-    )
-    .await
-    .inspect_err(|e| {
-        error!(job = job_id, error = %e, "job failed");
-        set_status(state, &job_id, "failed", &e.to_string());
-    })?;
-    phases.insert("aggregate".into(), t_agg.elapsed().as_secs_f64());
-    phases.insert("total".into(), t0.elapsed().as_secs_f64());
-
-    let mut summary = JobSummary::build(
-        &job_id,
-        &config,
-        &layout,
-        &shards,
-        member_summaries,
-        &results,
-        phases,
-    );
-    let written = summary.write(&layout).await;
-    if let Err(e) = written {
-        set_status(state, &job_id, "failed", &e.to_string());
-        return Err(JobError::Output(e.to_string()));
-    }
-    if summary.error.is_none() && config.archetypes.enabled {
-        set_status(state, &job_id, "archetypes", "");
-        let t = Instant::now();
-        match archetype_phase(state, &job_id, &config, &layout, &members).await {
-            Ok(a) => {
-                info!(
-                    job = job_id,
-                    clusters = a.clusters,
-                    countries = a.countries,
-                    perplexity = a.perplexity,
-                    min_cluster_size = a.min_cluster_size,
-                    "archetypes found"
-                );
-                summary.archetypes = Some(a);
-            }
-            Err(e) => {
-                error!(job = job_id, error = %e, "archetype phase failed");
-                summary.error = Some(format!("archetype phase failed: {e}"));
-            }
+    let mut summary = match journal
+        .summary
+        .clone()
+        .filter(|_| journal.is_done("aggregate"))
+    {
+        Some(mut s) => {
+            s.phase_seconds.extend(phases.clone());
+            s
         }
-        summary
-            .phase_seconds
-            .insert("archetypes".into(), t.elapsed().as_secs_f64());
-        if summary.error.is_none() {
+        None => {
+            let s = aggregate_phase(
+                &mut cluster,
+                &config,
+                &layout,
+                &shards,
+                input_bytes,
+                progress_bars,
+                phases,
+                t0,
+            )
+            .await
+            .inspect_err(|e| {
+                error!(job = job_id, error = %e, "job failed");
+                set_status(state, &job_id, "failed", &e.to_string());
+            })?;
+            if s.error.is_none() {
+                commit(&layout, &mut journal, "aggregate", &s).await;
+            }
+            s
+        }
+    };
+    summary.recoveries = cluster.recoveries_with(&summary.recoveries);
+    if summary.error.is_none() && config.archetypes.enabled {
+        if !journal.is_done("archetypes") {
+            set_status(state, &job_id, "archetypes", "");
+            let t = Instant::now();
+            match archetype_phase(&mut cluster, &config, &layout).await {
+                Ok(a) => {
+                    info!(
+                        job = job_id,
+                        clusters = a.clusters,
+                        countries = a.countries,
+                        perplexity = a.perplexity,
+                        min_cluster_size = a.min_cluster_size,
+                        "archetypes found"
+                    );
+                    summary.archetypes = Some(a);
+                }
+                Err(e) => {
+                    error!(job = job_id, error = %e, "archetype phase failed");
+                    summary.error = Some(format!("archetype phase failed: {e}"));
+                }
+            }
+            summary
+                .phase_seconds
+                .insert("archetypes".into(), t.elapsed().as_secs_f64());
+            done(&layout, &mut journal, "archetypes", &mut summary, &cluster).await;
+        }
+        if summary.error.is_none() && !journal.is_done("context") {
             set_status(state, &job_id, "context", "");
             let t = Instant::now();
-            if let Err(e) = context_phase(state, &job_id, &config, &layout, &members).await {
+            if let Err(e) = context_phase(&mut cluster, &config, &layout).await {
                 error!(job = job_id, error = %e, "context phase failed");
                 summary.error = Some(format!("context features failed: {e}"));
             }
             summary
                 .phase_seconds
                 .insert("context".into(), t.elapsed().as_secs_f64());
+            done(&layout, &mut journal, "context", &mut summary, &cluster).await;
         }
     }
-    if summary.error.is_none() && config.als.enabled {
+    if summary.error.is_none() && config.als.enabled && !journal.is_done("als") {
         set_status(state, &job_id, "als", "");
         let t = Instant::now();
-        match als_phase(state, &job_id, &config, &layout, &members).await {
+        match training_phase(&mut cluster, &config, &layout, "als").await {
             Ok(v) => summary.als = Some(v),
             Err(e) => {
                 error!(job = job_id, error = %e, "ALS phase failed");
@@ -328,11 +302,12 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
         summary
             .phase_seconds
             .insert("als".into(), t.elapsed().as_secs_f64());
+        done(&layout, &mut journal, "als", &mut summary, &cluster).await;
     }
-    if summary.error.is_none() && config.vae.enabled {
+    if summary.error.is_none() && config.vae.enabled && !journal.is_done("vae") {
         set_status(state, &job_id, "vae", "");
         let t = Instant::now();
-        match vae_phase(state, &job_id, &config, &layout, &members).await {
+        match training_phase(&mut cluster, &config, &layout, "vae").await {
             Ok(v) => summary.vae = Some(v),
             Err(e) => {
                 error!(job = job_id, error = %e, "VAE phase failed");
@@ -342,44 +317,48 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
         summary
             .phase_seconds
             .insert("vae".into(), t.elapsed().as_secs_f64());
+        done(&layout, &mut journal, "vae", &mut summary, &cluster).await;
     }
-    let mut sampling = None;
-    if summary.error.is_none() && config.sampling.runs > 0 && config.vae.enabled {
-        set_status(state, &job_id, "sampling", "");
-        let t = Instant::now();
-        match sampling_phase(state, &job_id, &config, summary.kept.tracks).await {
-            Ok(s) => sampling = Some(s),
-            Err(e) => {
-                error!(job = job_id, error = %e, "VAE sampling failed");
-                summary.error = Some(format!("VAE sampling failed: {e}"));
+    if summary.error.is_none() && !journal.is_done("evaluate") {
+        let mut sampling = None;
+        if config.sampling.runs > 0 && config.vae.enabled {
+            set_status(state, &job_id, "sampling", "");
+            let t = Instant::now();
+            // Each sampling run is a job with its own journal: a resumed job skips the runs
+            // that completed.
+            match sampling_phase(state, &job_id, &config, summary.kept.tracks).await {
+                Ok(s) => sampling = Some(s),
+                Err(e) => {
+                    error!(job = job_id, error = %e, "VAE sampling failed");
+                    summary.error = Some(format!("VAE sampling failed: {e}"));
+                }
             }
+            telemetry::set_job(&job_id);
+            summary
+                .phase_seconds
+                .insert("sampling".into(), t.elapsed().as_secs_f64());
         }
-        telemetry::set_job(&job_id);
-        summary
-            .phase_seconds
-            .insert("sampling".into(), t.elapsed().as_secs_f64());
-    }
-    if summary.error.is_none() && config.eval.enabled {
-        set_status(state, &job_id, "evaluating", "");
-        let t_eval = Instant::now();
-        match evaluate_phase(
-            state, &job_id, &config, &layout, &members, &summary, &shards, sampling,
-        )
-        .await
-        {
-            Ok(report) => summary.report = Some(report),
-            Err(e) => {
-                error!(job = job_id, error = %e, "evaluation failed");
-                summary.error = Some(format!("evaluation failed: {e}"));
+        if summary.error.is_none() && config.eval.enabled {
+            set_status(state, &job_id, "evaluating", "");
+            let t_eval = Instant::now();
+            match evaluate_phase(&mut cluster, &config, &layout, &summary, &shards, sampling).await
+            {
+                Ok(report) => summary.report = Some(report),
+                Err(e) => {
+                    error!(job = job_id, error = %e, "evaluation failed");
+                    summary.error = Some(format!("evaluation failed: {e}"));
+                }
             }
+            summary
+                .phase_seconds
+                .insert("evaluate".into(), t_eval.elapsed().as_secs_f64());
+            summary
+                .phase_seconds
+                .insert("total".into(), t0.elapsed().as_secs_f64());
+            done(&layout, &mut journal, "evaluate", &mut summary, &cluster).await;
         }
-        summary
-            .phase_seconds
-            .insert("evaluate".into(), t_eval.elapsed().as_secs_f64());
-        summary
-            .phase_seconds
-            .insert("total".into(), t0.elapsed().as_secs_f64());
     }
+    summary.recoveries = cluster.recoveries_with(&summary.recoveries);
     for (phase, secs) in &summary.phase_seconds {
         telemetry::set_job_seconds(&job_id, phase, *secs);
     }
@@ -407,43 +386,137 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
     Ok(summary)
 }
 
+/// Records a completed phase in the journal. A journal that cannot be written costs the
+/// ability to skip the phase on a resume, not the job.
+async fn commit(
+    layout: &JobLayout,
+    journal: &mut journal::Journal,
+    phase: &str,
+    summary: &JobSummary,
+) {
+    if let Err(e) = journal::record(&layout.root, journal, phase, summary).await {
+        warn!(phase, error = %e, "cannot write the job's journal");
+    }
+}
+
+/// After a phase: the losses survived so far go into the summary, and a phase that succeeded
+/// into the journal.
+async fn done(
+    layout: &JobLayout,
+    journal: &mut journal::Journal,
+    phase: &str,
+    summary: &mut JobSummary,
+    cluster: &Cluster<'_>,
+) {
+    summary.recoveries = cluster.recoveries_with(&summary.recoveries);
+    if summary.error.is_none() {
+        commit(layout, journal, phase, summary).await;
+    }
+}
+
+/// The aggregation: every member reads its shards and the timely cluster aggregates them.
+// The arguments are the pieces of the job this phase needs; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
+async fn aggregate_phase(
+    cluster: &mut Cluster<'_>,
+    config: &JobConfig,
+    layout: &JobLayout,
+    shards: &[archetype_lfm::shard::ShardSpec],
+    input_bytes: u64,
+    progress_bars: bool,
+    mut phases: BTreeMap<String, f64>,
+    t0: Instant,
+) -> Result<JobSummary, JobError> {
+    let job_id = cluster.job_id.clone();
+    let config_toml = config.to_toml();
+    let n = cluster.members.len();
+    let assignment = assign(shards, n);
+    set_status(cluster.state, &job_id, "aggregating", "");
+    info!(
+        job = job_id,
+        members = n,
+        peers = ?cluster.peers(),
+        "cluster formed; aggregating"
+    );
+    let t_agg = Instant::now();
+    let results = cluster
+        .run(
+            Phase {
+                name: "aggregate",
+                watch: Watch {
+                    phase: "aggregation",
+                    input_bytes,
+                    shards_total: shards.len() as u64,
+                    progress_bars,
+                    lease_ms: config.cluster.lease_ms,
+                },
+                only_first: false,
+                // Parts of an interrupted attempt must not be read as this one's.
+                clear: Some(layout.root.join("aggregate")),
+            },
+            |i, peers| {
+                v1::task::Kind::Aggregate(v1::AggregateTask {
+                    process_index: i as u32,
+                    peers: peers.to_vec(),
+                    threads: config.cluster.threads as u32,
+                    config_toml: config_toml.clone(),
+                    output_url: layout.root.url.clone(),
+                    shards: assignment[i].iter().map(shard_to_wire).collect(),
+                })
+            },
+        )
+        .await?;
+    phases.insert("aggregate".into(), t_agg.elapsed().as_secs_f64());
+    phases.insert("total".into(), t0.elapsed().as_secs_f64());
+    let member_summaries = cluster
+        .members
+        .iter()
+        .zip(&assignment)
+        .enumerate()
+        .map(|(i, (m, mine))| MemberSummary {
+            index: i,
+            worker_id: m.id.clone(),
+            hostname: m.info.hostname.clone(),
+            timely_address: m.info.timely_address.clone(),
+            cores: m.info.cores,
+            memory_bytes: m.info.memory_bytes,
+            gpus: m.info.gpus.clone(),
+            shards: mine.len(),
+            bytes: mine.iter().map(|s| s.end - s.start).sum(),
+        })
+        .collect();
+    let summary = JobSummary::build(
+        &job_id,
+        config,
+        layout,
+        shards,
+        member_summaries,
+        &results,
+        phases,
+    );
+    // Written last: its presence marks the aggregated tables as complete.
+    summary.write(layout).await.map_err(|e| {
+        set_status(cluster.state, &job_id, "failed", &e.to_string());
+        JobError::Output(e.to_string())
+    })?;
+    Ok(summary)
+}
+
 /// Runs the archetype task on the first member (the phase needs every country at once and is
 /// small: a few hundred countries) and returns its summary.
 async fn archetype_phase(
-    state: &CoordinatorState,
-    job_id: &str,
+    cluster: &mut Cluster<'_>,
     config: &JobConfig,
     layout: &JobLayout,
-    members: &[crate::server::WorkerEntry],
 ) -> Result<archetype_job::ArchetypeSummary, JobError> {
-    let first = members
-        .first()
-        .ok_or_else(|| JobError::Output("no member to run the archetype phase".into()))?;
-    let task_id = format!("{job_id}/archetypes/0");
-    state.queue_task(
-        &first.id,
-        v1::Task {
-            job_id: job_id.to_string(),
-            task_id: task_id.clone(),
-            kind: Some(v1::task::Kind::Archetypes(v1::ArchetypeTask {
+    let results = cluster
+        .run(Phase::quiet("archetypes", config, true, None), |_, _| {
+            v1::task::Kind::Archetypes(v1::ArchetypeTask {
                 config_toml: config.to_toml(),
                 output_url: layout.root.url.clone(),
-            })),
-        },
-    );
-    let results = watch(
-        state,
-        &[(task_id, first.id.clone())],
-        job_id,
-        Watch {
-            phase: "archetypes",
-            input_bytes: 0,
-            shards_total: 0,
-            progress_bars: false,
-            lease_ms: config.cluster.lease_ms,
-        },
-    )
-    .await?;
+            })
+        })
+        .await?;
     let r = results
         .first()
         .ok_or_else(|| JobError::Output("the archetype task returned nothing".into()))?;
@@ -453,155 +526,76 @@ async fn archetype_phase(
 
 /// Every member computes the context features of its own users.
 async fn context_phase(
-    state: &CoordinatorState,
-    job_id: &str,
+    cluster: &mut Cluster<'_>,
     config: &JobConfig,
     layout: &JobLayout,
-    members: &[crate::server::WorkerEntry],
 ) -> Result<(), JobError> {
     let config_toml = config.to_toml();
-    let mut tasks = Vec::new();
-    for (i, m) in members.iter().enumerate() {
-        let task_id = format!("{job_id}/context/{i}");
-        state.queue_task(
-            &m.id,
-            v1::Task {
-                job_id: job_id.to_string(),
-                task_id: task_id.clone(),
-                kind: Some(v1::task::Kind::Context(v1::ContextTask {
+    cluster
+        .run(
+            // Not cleared: the archetype phase wrote the vocabulary beside the parts, and the
+            // parts are as many as the aggregation's, each overwritten by its redo.
+            Phase::quiet("context", config, false, None),
+            |i, _| {
+                v1::task::Kind::Context(v1::ContextTask {
                     process_index: i as u32,
                     threads: config.cluster.threads as u32,
                     config_toml: config_toml.clone(),
                     output_url: layout.root.url.clone(),
-                })),
+                })
             },
-        );
-        tasks.push((task_id, m.id.clone()));
-    }
-    watch(
-        state,
-        &tasks,
-        job_id,
-        Watch {
-            phase: "context",
-            input_bytes: 0,
-            shards_total: 0,
-            progress_bars: false,
-            lease_ms: config.cluster.lease_ms,
-        },
-    )
-    .await?;
+        )
+        .await?;
     Ok(())
 }
 
-/// Trains WMF by ALS on all members, which form a timely cluster on the aggregation's
-/// addresses again. Returns `als/state.json` as member 0 wrote it.
-async fn als_phase(
-    state: &CoordinatorState,
-    job_id: &str,
+/// Trains WMF by ALS (`phase = "als"`) or the VAE models (`"vae"`) on all members, which
+/// form a timely cluster again. Returns `als/state.json` or `vae/models.json` as member 0
+/// wrote it. A retry after a lost member resumes from the last checkpoint.
+async fn training_phase(
+    cluster: &mut Cluster<'_>,
     config: &JobConfig,
     layout: &JobLayout,
-    members: &[crate::server::WorkerEntry],
+    phase: &'static str,
 ) -> Result<serde_json::Value, JobError> {
     let config_toml = config.to_toml();
-    let peers: Vec<String> = members
-        .iter()
-        .map(|m| m.info.timely_address.clone())
-        .collect();
-    let mut tasks = Vec::new();
-    for (i, m) in members.iter().enumerate() {
-        let task_id = format!("{job_id}/als/{i}");
-        state.queue_task(
-            &m.id,
-            v1::Task {
-                job_id: job_id.to_string(),
-                task_id: task_id.clone(),
-                kind: Some(v1::task::Kind::Als(v1::AlsTask {
+    let threads = config.cluster.threads as u32;
+    let results = cluster
+        .run(Phase::quiet(phase, config, false, None), |i, peers| {
+            if phase == "als" {
+                v1::task::Kind::Als(v1::AlsTask {
                     process_index: i as u32,
-                    peers: peers.clone(),
-                    threads: config.cluster.threads as u32,
+                    peers: peers.to_vec(),
+                    threads,
                     config_toml: config_toml.clone(),
                     output_url: layout.root.url.clone(),
-                })),
-            },
-        );
-        tasks.push((task_id, m.id.clone()));
-    }
-    let results = watch(
-        state,
-        &tasks,
-        job_id,
-        Watch {
-            phase: "als",
-            input_bytes: 0,
-            shards_total: 0,
-            progress_bars: false,
-            lease_ms: config.cluster.lease_ms,
-        },
-    )
-    .await?;
-    let json = results
-        .iter()
-        .find(|r| r.task_id.ends_with("/als/0"))
-        .map(|r| r.als_json.clone())
-        .unwrap_or_default();
-    serde_json::from_str(&json)
-        .map_err(|e| JobError::Output(format!("ALS phase returned no state: {e}")))
-}
-
-/// Trains the VAE models data-parallel on all members (one timely cluster; every timely
-/// worker a replica). Returns `vae/models.json` as member 0 wrote it.
-async fn vae_phase(
-    state: &CoordinatorState,
-    job_id: &str,
-    config: &JobConfig,
-    layout: &JobLayout,
-    members: &[crate::server::WorkerEntry],
-) -> Result<serde_json::Value, JobError> {
-    let config_toml = config.to_toml();
-    let peers: Vec<String> = members
-        .iter()
-        .map(|m| m.info.timely_address.clone())
-        .collect();
-    let mut tasks = Vec::new();
-    for (i, m) in members.iter().enumerate() {
-        let task_id = format!("{job_id}/vae/{i}");
-        state.queue_task(
-            &m.id,
-            v1::Task {
-                job_id: job_id.to_string(),
-                task_id: task_id.clone(),
-                kind: Some(v1::task::Kind::Vae(v1::VaeTask {
+                })
+            } else {
+                v1::task::Kind::Vae(v1::VaeTask {
                     process_index: i as u32,
-                    peers: peers.clone(),
-                    threads: config.cluster.threads as u32,
+                    peers: peers.to_vec(),
+                    threads,
                     config_toml: config_toml.clone(),
                     output_url: layout.root.url.clone(),
-                })),
-            },
-        );
-        tasks.push((task_id, m.id.clone()));
-    }
-    let results = watch(
-        state,
-        &tasks,
-        job_id,
-        Watch {
-            phase: "vae",
-            input_bytes: 0,
-            shards_total: 0,
-            progress_bars: false,
-            lease_ms: config.cluster.lease_ms,
-        },
-    )
-    .await?;
+                })
+            }
+        })
+        .await?;
     let json = results
-        .iter()
-        .find(|r| r.task_id.ends_with("/vae/0"))
-        .map(|r| r.vae_json.clone())
+        .first()
+        .map(|r| {
+            if phase == "als" {
+                r.als_json.clone()
+            } else {
+                r.vae_json.clone()
+            }
+        })
         .unwrap_or_default();
-    serde_json::from_str(&json)
-        .map_err(|e| JobError::Output(format!("VAE phase returned no models: {e}")))
+    serde_json::from_str(&json).map_err(|e| {
+        JobError::Output(format!(
+            "the {phase} phase returned nothing member 0 wrote: {e}"
+        ))
+    })
 }
 
 /// The paper's "VAE sampling" experiment: `sampling.runs` whole jobs on data sets of
@@ -687,52 +681,29 @@ async fn sampling_runs(
 
 /// Hands every member its held-out users, waits for the per-user rows, reduces them and
 /// writes the report.
-// Each argument is a different piece of the finished job; a struct would only rename them.
-#[allow(clippy::too_many_arguments)]
 async fn evaluate_phase(
-    state: &CoordinatorState,
-    job_id: &str,
+    cluster: &mut Cluster<'_>,
     config: &JobConfig,
     layout: &JobLayout,
-    members: &[crate::server::WorkerEntry],
     summary: &JobSummary,
     shards: &[archetype_lfm::shard::ShardSpec],
     sampling: Option<Sampling>,
 ) -> Result<archetype_eval::report::Report, JobError> {
+    let job_id = cluster.job_id.clone();
+    let job_id = job_id.as_str();
     let split = "test";
     let config_toml = config.to_toml();
-    let mut tasks = Vec::new();
-    for (i, m) in members.iter().enumerate() {
-        let task_id = format!("{job_id}/evaluate/{i}");
-        state.queue_task(
-            &m.id,
-            v1::Task {
-                job_id: job_id.to_string(),
-                task_id: task_id.clone(),
-                kind: Some(v1::task::Kind::Evaluate(v1::EvaluateTask {
-                    process_index: i as u32,
-                    threads: config.cluster.threads as u32,
-                    config_toml: config_toml.clone(),
-                    output_url: layout.root.url.clone(),
-                    split: split.to_string(),
-                })),
-            },
-        );
-        tasks.push((task_id, m.id.clone()));
-    }
-    let results = watch(
-        state,
-        &tasks,
-        job_id,
-        Watch {
-            phase: "evaluation",
-            input_bytes: 0,
-            shards_total: 0,
-            progress_bars: false,
-            lease_ms: config.cluster.lease_ms,
-        },
-    )
-    .await?;
+    let results = cluster
+        .run(Phase::quiet("evaluate", config, false, None), |i, _| {
+            v1::task::Kind::Evaluate(v1::EvaluateTask {
+                process_index: i as u32,
+                threads: config.cluster.threads as u32,
+                config_toml: config_toml.clone(),
+                output_url: layout.root.url.clone(),
+                split: split.to_string(),
+            })
+        })
+        .await?;
     let evals: Vec<v1::Evaluation> = results
         .iter()
         .filter_map(|r| r.evaluation.clone())
@@ -828,11 +799,265 @@ async fn evaluate_phase(
     Ok(report)
 }
 
+/// The members a job runs on, re-formed from the live workers when one is lost.
+struct Cluster<'a> {
+    state: &'a CoordinatorState,
+    job_id: String,
+    config: &'a JobConfig,
+    members: Vec<WorkerEntry>,
+    /// The losses survived in this run of the job.
+    recoveries: Vec<Recovery>,
+}
+
+/// One phase as the cluster runs it.
+struct Phase<'a> {
+    /// The name in task ids, the journal and messages.
+    name: &'a str,
+    watch: Watch<'a>,
+    /// Run on member 0 only.
+    only_first: bool,
+    /// Emptied before every attempt, so an interrupted attempt's outputs cannot be mistaken
+    /// for this one's.
+    clear: Option<archetype_job::StoreUrl>,
+}
+
+impl<'a> Phase<'a> {
+    fn quiet(
+        name: &'a str,
+        config: &JobConfig,
+        only_first: bool,
+        clear: Option<archetype_job::StoreUrl>,
+    ) -> Phase<'a> {
+        Phase {
+            name,
+            watch: Watch {
+                phase: name,
+                input_bytes: 0,
+                shards_total: 0,
+                progress_bars: false,
+                lease_ms: config.cluster.lease_ms,
+            },
+            only_first,
+            clear,
+        }
+    }
+}
+
+impl<'a> Cluster<'a> {
+    async fn form(
+        state: &'a CoordinatorState,
+        job_id: &str,
+        config: &'a JobConfig,
+    ) -> Result<Cluster<'a>, JobError> {
+        let members = wait_for_workers(
+            state,
+            config.cluster.workers,
+            config.cluster.register_timeout_s,
+        )
+        .await?;
+        Ok(Cluster {
+            state,
+            job_id: job_id.to_string(),
+            config,
+            members,
+            recoveries: Vec::new(),
+        })
+    }
+
+    fn peers(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .map(|m| m.info.timely_address.clone())
+            .collect()
+    }
+
+    /// Recoveries of earlier runs of the job (from its journal) followed by this run's.
+    fn recoveries_with(&self, earlier: &[Recovery]) -> Vec<Recovery> {
+        let mut all: Vec<Recovery> = earlier.to_vec();
+        for r in &self.recoveries {
+            if !all.contains(r) {
+                all.push(r.clone());
+            }
+        }
+        all
+    }
+
+    /// Hands every member (or member 0) its task for `phase`, built by `make(index, peers)`,
+    /// and waits for the results, in member order. When a member is lost, the attempt is
+    /// aborted, the cluster re-formed from live workers (waiting up to
+    /// `cluster.register_timeout_s` for replacements) and the phase run again, at most
+    /// `cluster.max_retries` times in the whole job. A member that fails without any member
+    /// being lost fails the phase at once: doing it again would fail the same way.
+    async fn run(
+        &mut self,
+        phase: Phase<'_>,
+        make: impl Fn(usize, &[String]) -> v1::task::Kind,
+    ) -> Result<Vec<v1::TaskResult>, JobError> {
+        let mut attempt = 0u32;
+        loop {
+            if let Some(dir) = &phase.clear {
+                journal::clear_prefix(dir).await.map_err(JobError::Output)?;
+            }
+            let peers = self.peers();
+            let count = if phase.only_first {
+                1
+            } else {
+                self.members.len()
+            };
+            let mut tasks = Vec::with_capacity(count);
+            for (i, m) in self.members.iter().take(count).enumerate() {
+                let task_id = if attempt == 0 {
+                    format!("{}/{}/{i}", self.job_id, phase.name)
+                } else {
+                    format!("{}/{}/retry-{attempt}/{i}", self.job_id, phase.name)
+                };
+                self.state.queue_task(
+                    &m.id,
+                    v1::Task {
+                        job_id: self.job_id.clone(),
+                        task_id: task_id.clone(),
+                        kind: Some(make(i, &peers)),
+                    },
+                );
+                tasks.push((task_id, m.id.clone()));
+            }
+            let ids: Vec<String> = tasks.iter().map(|t| t.0.clone()).collect();
+            let failure = match watch(self.state, &tasks, &self.job_id, phase.watch).await {
+                Ok(mut results) => {
+                    results.sort_by_key(|r| ids.iter().position(|t| t == &r.task_id));
+                    return Ok(results);
+                }
+                Err(e) => e,
+            };
+            let failed_at = Instant::now();
+            // A member that failed because a peer died reports before the dead one's lease
+            // runs out: wait for that before telling anyone to abort (an aborted worker
+            // leaves, and must not be taken for a lost one).
+            let lost = lost_members(self.state, &tasks, self.config.cluster.lease_ms).await;
+            self.state.abort_tasks(&ids, &failure.to_string());
+            if lost.is_empty() {
+                return Err(failure);
+            }
+            let mut record = Recovery {
+                phase: phase.name.to_string(),
+                attempt,
+                lost: lost
+                    .iter()
+                    .map(|(id, why)| format!("{id} ({why})"))
+                    .collect(),
+                error: failure.to_string(),
+                reform_seconds: 0.0,
+            };
+            if self.recoveries.len() as u32 >= self.config.cluster.max_retries {
+                let earlier: Vec<String> = self
+                    .recoveries
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} attempt {}: lost {}",
+                            r.phase,
+                            r.attempt,
+                            r.lost.join(", ")
+                        )
+                    })
+                    .collect();
+                self.recoveries.push(record);
+                return Err(JobError::Cluster(format!(
+                    "job {}: {failure} The cluster was already re-formed {} times \
+                     (cluster.max_retries = {}); giving up.{}",
+                    self.job_id,
+                    earlier.len(),
+                    self.config.cluster.max_retries,
+                    if earlier.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" Earlier losses: {}.", earlier.join("; "))
+                    }
+                )));
+            }
+            warn!(
+                job = self.job_id,
+                phase = phase.name,
+                attempt,
+                lost = ?record.lost,
+                error = %failure,
+                "cluster member lost; re-forming the cluster to redo the phase"
+            );
+            telemetry::count_recovery(&self.job_id, phase.name);
+            let gone: Vec<String> = lost.into_iter().map(|(id, _)| id).collect();
+            self.state.forget_workers(&gone);
+            set_status(self.state, &self.job_id, "recovering", &failure.to_string());
+            self.members = wait_for_workers(
+                self.state,
+                self.config.cluster.workers,
+                self.config.cluster.register_timeout_s,
+            )
+            .await
+            .map_err(|e| {
+                JobError::Cluster(format!(
+                    "job {}: {failure} Re-forming the cluster failed: {e}",
+                    self.job_id
+                ))
+            })?;
+            record.reform_seconds = failed_at.elapsed().as_secs_f64();
+            info!(
+                job = self.job_id,
+                phase = phase.name,
+                members = ?self.members.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+                seconds = record.reform_seconds,
+                "cluster re-formed"
+            );
+            self.recoveries.push(record);
+            set_status(self.state, &self.job_id, phase.name, "");
+            attempt += 1;
+        }
+    }
+}
+
+/// The members of `tasks` that are lost (gone from the registry, or silent past their
+/// lease), with why. Waits up to one lease for a loss to show, and returns at once when every
+/// task has reported (then no one died).
+async fn lost_members(
+    state: &CoordinatorState,
+    tasks: &[(String, String)],
+    lease_ms: u64,
+) -> Vec<(String, String)> {
+    let lease = Duration::from_millis(lease_ms);
+    let deadline = Instant::now() + lease + Duration::from_millis(state.heartbeat_ms * 2 + 500);
+    loop {
+        let (lost, all_reported) = {
+            let reg = state.lock();
+            let lost: Vec<(String, String)> = tasks
+                .iter()
+                .filter_map(|(_, w)| match reg.workers.get(w) {
+                    None => Some((w.clone(), "deregistered".to_string())),
+                    Some(e) if e.last_seen.elapsed() > lease => Some((
+                        w.clone(),
+                        format!(
+                            "no heartbeat for {} ms; host {}, timely {}",
+                            e.last_seen.elapsed().as_millis(),
+                            e.info.hostname,
+                            e.info.timely_address
+                        ),
+                    )),
+                    _ => None,
+                })
+                .collect();
+            let all = tasks.iter().all(|(t, _)| reg.results.contains_key(t));
+            (lost, all)
+        };
+        if !lost.is_empty() || all_reported || Instant::now() >= deadline {
+            return lost;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn wait_for_workers(
     state: &CoordinatorState,
     n: usize,
     timeout_s: u64,
-) -> Result<Vec<crate::server::WorkerEntry>, JobError> {
+) -> Result<Vec<WorkerEntry>, JobError> {
     let deadline = Instant::now() + Duration::from_secs(timeout_s);
     loop {
         let notified = state.events.notified();
@@ -872,8 +1097,8 @@ fn bar(progress_bars: bool, total: u64) -> ProgressBar {
     pb
 }
 
-/// Waits for every task's result, failing fast when a member reports an error or loses its lease.
 /// What a watched phase is, for progress and messages.
+#[derive(Clone, Copy)]
 struct Watch<'a> {
     phase: &'a str,
     input_bytes: u64,
@@ -882,6 +1107,8 @@ struct Watch<'a> {
     lease_ms: u64,
 }
 
+/// Waits for every task's result, failing fast when a member reports an error or loses its
+/// lease. Aborting the other tasks is the caller's decision.
 async fn watch(
     state: &CoordinatorState,
     tasks: &[(String, String)],
@@ -898,7 +1125,6 @@ async fn watch(
     let pb = bar(progress_bars && phase == "aggregation", input_bytes);
     let started = Instant::now();
     let lease = Duration::from_millis(lease_ms);
-    let ids: Vec<String> = tasks.iter().map(|t| t.0.clone()).collect();
     let mut last_iteration = 0.0;
     let mut last_vae_epoch = (String::new(), 0.0);
     loop {
@@ -913,7 +1139,11 @@ async fn watch(
             let mut shards_done = 0u64;
             let mut lost_count = 0u64;
             for (task_id, worker_id) in tasks {
-                if let Some(r) = reg.results.get(task_id) {
+                if let Some(r) = reg
+                    .results
+                    .get(task_id)
+                    .filter(|r| &r.worker_id == worker_id)
+                {
                     if !r.ok && failure.is_none() {
                         failure = Some(JobError::Worker {
                             worker: worker_id.clone(),
@@ -980,8 +1210,7 @@ async fn watch(
                 lost_count += u64::from(lost.is_some());
                 if let (Some(why), None) = (lost, &failure) {
                     failure = Some(JobError::Cluster(format!(
-                        "job {job_id}: cluster member {worker_id} was lost during {phase}: {why}. \
-                         The job is failed; its outputs are incomplete."
+                        "job {job_id}: cluster member {worker_id} was lost during {phase}: {why}."
                     )));
                 }
             }
@@ -1007,7 +1236,6 @@ async fn watch(
         }
         if let Some(f) = failure {
             pb.abandon();
-            state.abort_tasks(&ids, &f.to_string());
             return Err(f);
         }
         if done.len() == tasks.len() {

@@ -127,8 +127,9 @@ enum Command {
         /// Return once submitted instead of waiting for the end.
         #[arg(long)]
         no_wait: bool,
-        /// Rerun an earlier job under its id, resuming its training from the checkpoints it
-        /// left (after a SIGTERM or a lost member); the config must be the same.
+        /// Rerun an earlier job under its id: the phases its journal lists as done are
+        /// skipped and training resumes from its checkpoints (after a SIGTERM, or a job that
+        /// ran out of retries); with another config, every phase is redone.
         #[arg(long)]
         resume: Option<String>,
         #[command(flatten)]
@@ -356,9 +357,8 @@ async fn run_local_or_cluster(
             cfg.cluster.threads,
             &endpoint,
             log_dir.as_deref(),
-            // An upper bound: member 0 also runs the archetype task; the others leave when the
-            // coordinator shuts down.
-            cfg.max_tasks_per_member(),
+            // Each retry of a phase may need every member restarted once.
+            cfg.cluster.max_retries.max(1),
         )?)
     } else {
         info!(workers = cfg.cluster.workers, addr = %srv.addr, "waiting for workers to register");
@@ -644,14 +644,59 @@ struct ServeArgs {
     /// probes (empty: not served).
     #[arg(long, env = "ARCHETYPE_HEALTH_LISTEN", default_value = "")]
     health_listen: String,
+    /// Record accepted jobs and their state under this URL (`<url>/jobs/<job>.json`); a
+    /// coordinator started again with the same URL takes up the jobs it had queued or was
+    /// running, each from its own journal (empty: jobs live in memory only).
+    #[arg(long, env = "ARCHETYPE_JOURNAL", default_value = "")]
+    journal: String,
     #[command(flatten)]
     security: archetype_ops::security::ServerSecurityArgs,
+}
+
+/// Jobs a previous coordinator with the same journal accepted and did not finish: queued
+/// again under their ids, in submission order.
+async fn take_up_journaled(state: &CoordinatorState) -> Result<()> {
+    let Some(j) = &state.journal else {
+        return Ok(());
+    };
+    let entries = archetype_coordinator::journal::entries(j)
+        .await
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("reading the journal at {}", j.url))?;
+    let mut reg = state.lock();
+    for e in entries.into_iter().filter(|e| e.unfinished()) {
+        info!(job = e.job_id, was = e.state, "taking up a journaled job");
+        reg.job_status.insert(
+            e.job_id.clone(),
+            archetype_proto::v1::JobStatus {
+                job_id: e.job_id.clone(),
+                state: "queued".to_string(),
+                ..Default::default()
+            },
+        );
+        reg.submitted.push((e.job_id, e.config_toml));
+    }
+    Ok(())
+}
+
+async fn journal_state(state: &CoordinatorState, job_id: &str, st: &str, error: &str) {
+    if let Some(j) = &state.journal {
+        if let Err(e) = archetype_coordinator::journal::set_state(j, job_id, st, error).await {
+            warn!(job = job_id, error = %e, "cannot update the job's journal entry");
+        }
+    }
 }
 
 async fn serve(a: ServeArgs) -> Result<()> {
     archetype_ops::shutdown::install_signal_handlers();
     let security = archetype_ops::security::ServerSecurity::load(&a.security)?;
-    let state = CoordinatorState::new(a.heartbeat_ms, a.lease_ms);
+    let mut state = CoordinatorState::new(a.heartbeat_ms, a.lease_ms);
+    if !a.journal.is_empty() {
+        let j = archetype_job::open_url(&a.journal)
+            .with_context(|| format!("opening the journal URL {}", a.journal))?;
+        state = state.with_journal(j);
+        take_up_journaled(&state).await?;
+    }
     let _metrics = start_metrics(&a.metrics_listen).await;
     let health = if a.health_listen.is_empty() {
         None
@@ -685,6 +730,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
         if let Some((job_id, text)) = next {
             match JobConfig::from_toml(&text) {
                 Ok(config) => {
+                    journal_state(&state, &job_id, "running", "").await;
                     let run = run_job(
                         &state,
                         JobRun {
@@ -703,8 +749,16 @@ async fn serve(a: ServeArgs) -> Result<()> {
                             if let Some(r) = &s.report {
                                 println!("{}", r.terminal());
                             }
+                            let (st, err) = match &s.error {
+                                None => ("succeeded", String::new()),
+                                Some(e) => ("failed", e.clone()),
+                            };
+                            journal_state(&state, &job_id, st, &err).await;
                         }
-                        Some(Err(e)) => tracing::error!(job = job_id, error = %e, "job failed"),
+                        Some(Err(e)) => {
+                            tracing::error!(job = job_id, error = %e, "job failed");
+                            journal_state(&state, &job_id, "failed", &e.to_string()).await;
+                        }
                         None => {
                             let why = format!(
                                 "the coordinator was shut down ({}) while the job ran; the \
@@ -713,11 +767,16 @@ async fn serve(a: ServeArgs) -> Result<()> {
                                 archetype_ops::shutdown::reason()
                             );
                             abort_job(&state, &job_id, &why);
+                            // Taken up again by the next coordinator with this journal.
+                            journal_state(&state, &job_id, "interrupted", &why).await;
                             break;
                         }
                     }
                 }
-                Err(e) => tracing::error!(job = job_id, error = %e, "invalid job config"),
+                Err(e) => {
+                    tracing::error!(job = job_id, error = %e, "invalid job config");
+                    journal_state(&state, &job_id, "failed", &e.to_string()).await;
+                }
             }
             continue;
         }

@@ -53,6 +53,12 @@ pub struct CoordinatorState {
     pub events: Arc<Notify>,
     pub heartbeat_ms: u64,
     pub lease_ms: u64,
+    /// Where `serve --journal` records the jobs it accepts (see [`crate::journal`]).
+    pub journal: Option<archetype_job::StoreUrl>,
+    /// Part of every worker id this coordinator hands out, different for each coordinator
+    /// process, so that a worker registered with a coordinator that has since restarted can
+    /// never be taken for a worker registered with this one.
+    pub incarnation: String,
 }
 
 impl CoordinatorState {
@@ -63,7 +69,14 @@ impl CoordinatorState {
             events: Arc::new(Notify::new()),
             heartbeat_ms,
             lease_ms,
+            journal: None,
+            incarnation: incarnation(),
         }
+    }
+
+    pub fn with_journal(mut self, journal: archetype_job::StoreUrl) -> CoordinatorState {
+        self.journal = Some(journal);
+        self
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Registry> {
@@ -107,6 +120,15 @@ impl CoordinatorState {
         }
     }
 
+    /// Forgets workers declared lost: their later heartbeats are answered "unknown", which
+    /// makes a worker that was only cut off abandon its task and register anew.
+    pub fn forget_workers(&self, ids: &[String]) {
+        let mut reg = self.lock();
+        for id in ids {
+            reg.workers.remove(id);
+        }
+    }
+
     /// Drops what is known of an earlier run of `job_id`'s tasks (results, progress, aborts),
     /// so that a job resubmitted under its id starts clean.
     pub fn forget_job(&self, job_id: &str) {
@@ -121,6 +143,22 @@ impl CoordinatorState {
         self.lock().shutting_down = true;
         self.tasks_changed.notify_waiters();
     }
+}
+
+fn incarnation() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    // The low bits change from one start to the next; four base-36 digits are enough to tell
+    // two coordinator processes apart.
+    let mut n = ((nanos / 1000) ^ u128::from(std::process::id())) % (36u128.pow(4));
+    let mut s = Vec::new();
+    for _ in 0..4 {
+        s.push(char::from_digit((n % 36) as u32, 36).unwrap_or('0'));
+        n /= 36;
+    }
+    s.into_iter().rev().collect()
 }
 
 pub struct CoordinatorService {
@@ -141,7 +179,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
             let mut reg = self.state.lock();
             let seq = reg.next_seq;
             reg.next_seq += 1;
-            let id = format!("w{seq}-{}", info.hostname);
+            let id = format!("w{seq}-{}-{}", info.hostname, self.state.incarnation);
             info!(
                 worker = id,
                 cores = info.cores,
@@ -279,7 +317,15 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                 w.last_seen = Instant::now();
                 w.running = None;
             } else {
-                warn!(worker = r.worker_id, "result from an unknown worker");
+                // A worker of an earlier coordinator, or one declared lost: its task was given
+                // to another member (perhaps under the same task id), so its result is not
+                // the one the job waits for.
+                warn!(
+                    worker = r.worker_id,
+                    task = r.task_id,
+                    "result from an unknown worker; ignored"
+                );
+                return Ok(Response::new(v1::Ack {}));
             }
             reg.results.insert(r.task_id.clone(), r);
         }
@@ -313,7 +359,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                     "job {job_id} is queued or running"
                 )));
             }
-            reg.submitted.push((job_id.clone(), text));
+            reg.submitted.push((job_id.clone(), text.clone()));
             reg.job_status.insert(
                 job_id.clone(),
                 v1::JobStatus {
@@ -322,6 +368,12 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                     ..Default::default()
                 },
             );
+        }
+        if let Some(j) = &self.state.journal {
+            // Before the reply: a job the submitter was told about survives a restart.
+            if let Err(e) = crate::journal::put_entry(j, &job_id, &text, "queued", "").await {
+                warn!(job = job_id, error = %e, "cannot journal the submitted job");
+            }
         }
         self.state.events.notify_waiters();
         Ok(Response::new(v1::SubmitJobReply { job_id }))

@@ -44,6 +44,20 @@ pub struct Rejections {
     pub samples: Vec<RejectedRow>,
 }
 
+/// A member loss the job survived: the phase was redone on a re-formed cluster.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Recovery {
+    pub phase: String,
+    /// 0 for the phase's first attempt.
+    pub attempt: u32,
+    /// The lost members, each with why it was taken for lost.
+    pub lost: Vec<String>,
+    /// How the attempt failed.
+    pub error: String,
+    /// From the failure to the re-formed cluster.
+    pub reform_seconds: f64,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Kept {
     pub users: u64,
@@ -93,6 +107,9 @@ pub struct JobSummary {
     /// (also in `<job>/promotion.json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promotion: Option<crate::runs::Decision>,
+    /// Member losses survived, in order (also across a resume: the journal keeps them).
+    #[serde(default)]
+    pub recoveries: Vec<Recovery>,
 }
 
 impl JobSummary {
@@ -205,6 +222,7 @@ impl JobSummary {
             als: None,
             vae: None,
             promotion: None,
+            recoveries: Vec::new(),
         }
     }
 
@@ -239,6 +257,16 @@ impl JobSummary {
             self.shards,
             self.input_bytes as f64 / (1u64 << 20) as f64
         );
+        for r in &self.recoveries {
+            let _ = writeln!(
+                s,
+                "  recovered   {} attempt {}: lost {}; cluster re-formed in {:.1} s",
+                r.phase,
+                r.attempt,
+                r.lost.join(", "),
+                r.reform_seconds
+            );
+        }
         let _ = writeln!(s, "  events read {:>14}", fmt_n(self.events_read));
         let _ = writeln!(
             s,

@@ -69,6 +69,7 @@ const WORKERS_ALIVE: &str = "archetype_workers_alive";
 const EVAL_METRIC: &str = "archetype_eval_metric";
 const PROMOTED: &str = "archetype_promoted";
 const PROMOTION_VALUE: &str = "archetype_promotion_value";
+const RECOVERIES: &str = "archetype_cluster_recoveries_total";
 
 /// The promotion gate's verdict on a run: `archetype_promoted{job} 1|0` and the candidate's
 /// value of the gate's metric.
@@ -77,6 +78,11 @@ pub fn set_promotion(job: &str, promoted: bool, value: Option<f64>) {
     if let Some(v) = value {
         gauge!(PROMOTION_VALUE, "job" => job.to_owned()).set(v);
     }
+}
+
+/// One more member loss survived in `phase` (the cluster was re-formed and the phase redone).
+pub fn count_recovery(job: &str, phase: &str) {
+    gauge!(RECOVERIES, "job" => job.to_owned(), "phase" => phase.to_owned()).increment(1.0);
 }
 
 /// Failure to start serving metrics.
@@ -106,6 +112,10 @@ impl Telemetry {
 
 /// The `# HELP` lines (idempotent; registered by every start).
 fn describe_all() {
+    describe_gauge!(
+        RECOVERIES,
+        "Times the job re-formed its cluster after losing a member, by the phase redone."
+    );
     describe_gauge!(
         PROMOTED,
         "1 when the promotion gate made the run `latest`, 0 when it kept it aside."

@@ -674,6 +674,10 @@ pub struct ClusterConfig {
     pub register_timeout_s: u64,
     /// Where the coordinator serves Prometheus metrics while a job runs; empty: not served.
     pub metrics_listen: String,
+    /// Times a job may re-form its cluster after losing a member (a lost lease, a dead
+    /// process): the phase that was running is redone on the new cluster (training phases from
+    /// their last checkpoint). One more loss fails the job with every loss listed.
+    pub max_retries: u32,
 }
 
 impl Default for ClusterConfig {
@@ -688,6 +692,7 @@ impl Default for ClusterConfig {
             lease_ms: 5_000,
             register_timeout_s: 60,
             metrics_listen: "127.0.0.1:9464".to_string(),
+            max_retries: 3,
         }
     }
 }
@@ -733,22 +738,6 @@ impl JobConfig {
     pub fn to_toml(&self) -> String {
         // Serialising a struct of plain fields cannot fail.
         toml::to_string(self).unwrap_or_default()
-    }
-
-    /// The most tasks one member runs for this job: aggregation, archetypes and context,
-    /// ALS, VAE and evaluation, again for each sampling run (which skips ALS). Local workers
-    /// leave after this many, so a job that runs more would lose its members.
-    pub fn max_tasks_per_member(&self) -> usize {
-        let base = 1
-            + 2 * usize::from(self.archetypes.enabled)
-            + usize::from(self.vae.enabled)
-            + usize::from(self.eval.enabled);
-        let sampling = if self.vae.enabled {
-            self.sampling.runs as usize * base
-        } else {
-            0
-        };
-        base + usize::from(self.als.enabled) + sampling
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -1063,19 +1052,5 @@ mod tests {
         c.validate().unwrap();
         c.sampling.tracks = Some(0);
         assert!(c.validate().is_err());
-    }
-
-    #[test]
-    fn each_sampling_run_adds_a_job_of_tasks_without_als() {
-        let mut c = JobConfig::from_toml(MINIMAL).unwrap();
-        c.archetypes.enabled = true;
-        c.als.enabled = true;
-        c.vae.enabled = true;
-        c.eval.enabled = true;
-        assert_eq!(c.max_tasks_per_member(), 6);
-        c.sampling.runs = 3;
-        assert_eq!(c.max_tasks_per_member(), 6 + 3 * 5);
-        c.archetypes.enabled = false;
-        assert_eq!(c.max_tasks_per_member(), 4 + 3 * 3);
     }
 }

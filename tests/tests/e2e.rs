@@ -838,7 +838,13 @@ fn a_lost_member_fails_the_job_with_a_clear_message() {
             &format!("\nlisten = \"127.0.0.1:{port}\""),
         )
         .replace("spawn_local_workers = true", "spawn_local_workers = false")
-        .replace("lease_ms = 3000", "lease_ms = 1500");
+        .replace("lease_ms = 3000", "lease_ms = 1500")
+        // No re-forming: the loss itself must fail the job (tests/tests/faults.rs covers the
+        // retries).
+        .replace(
+            "metrics_listen = \"127.0.0.1:0\"",
+            "metrics_listen = \"127.0.0.1:0\"\nmax_retries = 0",
+        );
     std::fs::write(&cfg, text).unwrap();
     let coord = Command::new(bin("archetype"))
         .args(["run", "--config"])
@@ -879,4 +885,5 @@ fn a_lost_member_fails_the_job_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("was lost during aggregation"), "{stderr}");
     assert!(stderr.contains("ghost"), "{stderr}");
+    assert!(stderr.contains("cluster.max_retries = 0"), "{stderr}");
 }

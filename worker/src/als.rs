@@ -333,6 +333,7 @@ impl Checkpoints for StoreCheckpoints {
         if let Ok(mut last) = self.progress.last.lock() {
             *last = Some(r.clone());
         }
+        crate::faults::reached("als", r.iteration as u64);
         let dir = self.dir(r.iteration);
         let Some(state) = self.state.as_mut() else {
             return Ok(());

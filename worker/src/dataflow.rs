@@ -1225,6 +1225,7 @@ fn read_inputs(
     // Events, folded locally into (user, track) partials before the exchange.
     let cap = cfg.ingest.preagg_pairs.max(1);
     let mut fold = RunFolder::default();
+    let mut event_shards_done = 0u64;
     let flush = |fold: &mut RunFolder, pairs_in: &mut InputHandleVec<u64, PairMsg>| {
         fold.drain_spill();
         pairs_in.send_batch(&mut fold.out);
@@ -1277,6 +1278,8 @@ fn read_inputs(
         bad.absorb(shard_bad);
         worker.step();
         Progress::add(&progress.shards_done, 1);
+        event_shards_done += 1;
+        crate::faults::reached("aggregate", event_shards_done);
     }
     fold.drain_all();
     flush(&mut fold, pairs_in);

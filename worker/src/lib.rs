@@ -36,6 +36,7 @@ pub mod context;
 pub mod dataflow;
 pub mod device;
 pub mod evaluate;
+pub mod faults;
 pub mod ingest;
 pub mod local_models;
 pub mod metrics;

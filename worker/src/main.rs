@@ -49,6 +49,15 @@ struct Args {
     /// next step) before the process exits anyway; keep it under the pod's grace period.
     #[arg(long, env = "ARCHETYPE_SHUTDOWN_GRACE_S", default_value_t = 90)]
     shutdown_grace_s: u64,
+    /// When the coordinator aborts this worker's task (a member was lost, the job failed),
+    /// seconds the task may take to checkpoint and stop before the process exits for its
+    /// supervisor to restart it.
+    #[arg(long, env = "ARCHETYPE_ABORT_GRACE_S", default_value_t = 60)]
+    abort_grace_s: u64,
+    /// Seconds to keep retrying a coordinator that cannot be reached (one being restarted)
+    /// before exiting.
+    #[arg(long, env = "ARCHETYPE_RECONNECT_S", default_value_t = 120)]
+    reconnect_s: u64,
     #[command(flatten)]
     security: archetype_ops::security::ClientSecurityArgs,
 }
@@ -94,6 +103,8 @@ fn main() -> Result<()> {
             health_listen: args.health_listen,
             metrics_listen: args.metrics_listen,
             shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_s),
+            abort_grace: std::time::Duration::from_secs(args.abort_grace_s),
+            reconnect: std::time::Duration::from_secs(args.reconnect_s),
         },
     ))?;
     Ok(())

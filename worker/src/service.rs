@@ -42,6 +42,11 @@ pub struct WorkerOptions {
     /// After SIGTERM, how long a running task may take to stop before the process exits
     /// anyway (keep it under the pod's termination grace period).
     pub shutdown_grace: Duration,
+    /// After the coordinator aborts our task (or forgets us mid-task), how long the task may
+    /// take to checkpoint and stop before the process exits for its supervisor to restart.
+    pub abort_grace: Duration,
+    /// How long to keep retrying an unreachable coordinator before exiting.
+    pub reconnect: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +64,10 @@ pub enum ServiceError {
     Refused(String),
     #[error("{0}")]
     Serve(String),
+    /// The coordinator aborted our task (or forgot us while it ran); the process exits with an
+    /// error so that its supervisor starts it again, fresh.
+    #[error("the task was aborted; exiting to be restarted")]
+    Aborted,
     #[error("cannot pick a timely port on {host}: {source}")]
     Port {
         host: String,
@@ -137,62 +146,59 @@ pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
     let mut client = connect(&opts.coordinator, &opts.security).await?;
     let port = pick_port(&opts.advertise_host, opts.timely_port)?;
     let timely_address = format!("{}:{}", opts.advertise_host, port);
-    let mut sys = sysinfo::System::new();
-    sys.refresh_memory();
-    let reg = client
-        .register(v1::RegisterRequest {
-            hostname: sysinfo::System::host_name().unwrap_or_default(),
-            cores: std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(1),
-            memory_bytes: sys.total_memory(),
-            gpus: gpus_seen(),
-            timely_address: timely_address.clone(),
-            threads: opts.threads as u32,
-            version: env!("CARGO_PKG_VERSION").to_string(),
-        })
-        .await
-        .map_err(|status| ServiceError::Refused(opts.security.explain("registration", &status)))?
-        .into_inner();
-    let worker_id = reg.worker_id.clone();
-    info!(worker_id, timely_address, "registered with the coordinator");
+    let worker_id = register(&mut client, &opts, &timely_address).await?;
     if let Some(h) = &health {
         h.serving().await;
     }
+    // The id changes when the worker registers again (a restarted coordinator, a lost lease).
+    let current_id: Arc<Mutex<String>> = Arc::new(Mutex::new(worker_id));
+    let id_now = |id: &Arc<Mutex<String>>| id.lock().map(|g| g.clone()).unwrap_or_default();
 
     let current_task: Arc<Mutex<String>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     {
         let mut hb = client.clone();
-        let worker_id = worker_id.clone();
+        let current_id = current_id.clone();
         let current = current_task.clone();
         let stop = stop.clone();
-        let every = Duration::from_millis(reg.heartbeat_interval_ms.max(50));
+        let every = Duration::from_millis(HEARTBEAT_MS.load(Ordering::Relaxed).max(50));
+        let abort_grace = opts.abort_grace;
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let task_id = current.lock().map(|t| t.clone()).unwrap_or_default();
+                let worker_id = id_now(&current_id);
                 match hb
                     .heartbeat(v1::HeartbeatRequest {
                         worker_id: worker_id.clone(),
-                        task_id,
+                        task_id: task_id.clone(),
                         leaving: false,
                     })
                     .await
                 {
                     Ok(r) => {
                         let r = r.into_inner();
-                        if r.abort_task && !shutdown::requested() {
+                        // A coordinator that no longer knows us (it restarted, or declared
+                        // our lease lost and re-formed the cluster without us) will never take
+                        // this task's result: the task is orphaned, like an aborted one.
+                        // The reply may be about a task and an id that are no longer ours (the
+                        // task ended and we registered again while it was in flight).
+                        let still = current.lock().map(|t| *t == task_id).unwrap_or(false)
+                            && id_now(&current_id) == worker_id;
+                        let orphaned = !r.known && !task_id.is_empty() && still;
+                        if (r.abort_task || orphaned) && !shutdown::requested() {
                             // Timely threads cannot be cancelled from outside. Ask the
                             // training loops to checkpoint and stop (they do when the cluster
                             // still works), and leave after a grace period in any case: the
-                            // job has already failed, the supervisor restarts us.
-                            error!(
-                                reason = r.abort_reason,
-                                "task aborted by the coordinator; checkpointing, then exiting"
-                            );
-                            shutdown::request("aborted by the coordinator");
-                            tokio::spawn(async {
-                                tokio::time::sleep(ABORT_GRACE).await;
+                            // supervisor starts us again and we register anew.
+                            let reason = if r.abort_task {
+                                r.abort_reason
+                            } else {
+                                "the coordinator no longer knows this worker".to_string()
+                            };
+                            error!(reason, "task aborted; checkpointing, then exiting");
+                            shutdown::request(ABORTED);
+                            tokio::spawn(async move {
+                                tokio::time::sleep(abort_grace).await;
                                 error!("the aborted task did not stop in time; exiting");
                                 std::process::exit(3);
                             });
@@ -206,11 +212,13 @@ pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
     }
 
     let mut done = 0usize;
+    let mut unreachable_since: Option<std::time::Instant> = None;
     loop {
         if shutdown::requested() {
             info!(reason = shutdown::reason(), "shutting down");
             break;
         }
+        let worker_id = id_now(&current_id);
         let poll = client.next_task(v1::NextTaskRequest {
             worker_id: worker_id.clone(),
             wait_ms: 5_000,
@@ -220,10 +228,40 @@ pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
             _ = shutdown::wait() => continue,
         };
         let reply = match reply {
-            Ok(r) => r.into_inner(),
+            Ok(r) => {
+                unreachable_since = None;
+                r.into_inner()
+            }
             Err(status) if status.code() == tonic::Code::Unavailable => {
-                info!("coordinator gone; exiting");
-                break;
+                // A coordinator being restarted (a new pod, a journal replay) is gone for a
+                // while; wait for it, up to --reconnect-s.
+                let since = *unreachable_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() >= opts.reconnect {
+                    info!(
+                        waited_s = since.elapsed().as_secs(),
+                        "coordinator gone; exiting"
+                    );
+                    break;
+                }
+                warn!(error = %status.message(), "coordinator unreachable; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown::wait() => {}
+                }
+                continue;
+            }
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                // Our registration is gone: the coordinator restarted or gave up on our
+                // lease. We are idle, so register again and take work as a new member.
+                warn!(
+                    worker_id,
+                    "the coordinator no longer knows this worker; registering again"
+                );
+                let id = register(&mut client, &opts, &timely_address).await?;
+                if let Ok(mut g) = current_id.lock() {
+                    *g = id;
+                }
+                continue;
             }
             Err(status) => {
                 stop.store(true, Ordering::Relaxed);
@@ -277,16 +315,54 @@ pub async fn serve(opts: WorkerOptions) -> Result<(), ServiceError> {
     stop.store(true, Ordering::Relaxed);
     // Best effort, and bounded: a coordinator that is gone has nothing to forget.
     let leave = client.heartbeat(v1::HeartbeatRequest {
-        worker_id: worker_id.clone(),
+        worker_id: id_now(&current_id),
         task_id: String::new(),
         leaving: true,
     });
     let _ = tokio::time::timeout(Duration::from_secs(2), leave).await;
+    if shutdown::reason() == ABORTED {
+        return Err(ServiceError::Aborted);
+    }
     Ok(())
 }
 
-/// How long a task aborted by the coordinator gets to checkpoint before the process exits.
-const ABORT_GRACE: Duration = Duration::from_secs(60);
+/// The shutdown reason of a worker whose task was aborted: it exits with an error, so that a
+/// supervisor that restarts only failed processes starts it again.
+const ABORTED: &str = "task aborted";
+
+/// Registers (again) and returns the id the coordinator gave.
+async fn register(
+    client: &mut Client,
+    opts: &WorkerOptions,
+    timely_address: &str,
+) -> Result<String, ServiceError> {
+    let mut sys = sysinfo::System::new();
+    sys.refresh_memory();
+    let reg = client
+        .register(v1::RegisterRequest {
+            hostname: sysinfo::System::host_name().unwrap_or_default(),
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1),
+            memory_bytes: sys.total_memory(),
+            gpus: gpus_seen(),
+            timely_address: timely_address.to_string(),
+            threads: opts.threads as u32,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+        .await
+        .map_err(|status| ServiceError::Refused(opts.security.explain("registration", &status)))?
+        .into_inner();
+    info!(
+        worker_id = reg.worker_id,
+        timely_address, "registered with the coordinator"
+    );
+    HEARTBEAT_MS.store(reg.heartbeat_interval_ms, Ordering::Relaxed);
+    Ok(reg.worker_id)
+}
+
+/// The heartbeat interval the coordinator asked for at the last registration.
+static HEARTBEAT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(500);
 
 fn task_process_index(task: &v1::Task) -> u32 {
     match &task.kind {

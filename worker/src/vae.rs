@@ -735,6 +735,7 @@ fn train_one(
         if let Ok(mut live) = progress.live.lock() {
             live.step = Some(r.clone());
         }
+        crate::faults::reached("vae", r.step);
     };
     // The checkpoint, then the state that points at it: written after every epoch and on an
     // interruption (mid-epoch).
