@@ -47,5 +47,20 @@ pub async fn plan_shards(config: &JobConfig) -> Result<Vec<ShardSpec>, PlanError
         })?;
         shards.extend(planned);
     }
+    // One empty file among many is fine; no events at all is a mistake (a wrong path in a
+    // bucket that has the object, an export that failed), not a job with nothing to learn.
+    let events = shards
+        .iter()
+        .filter(|s| s.kind == FileKind::Events)
+        .map(|s| s.file_size)
+        .max()
+        .unwrap_or(0);
+    if events == 0 {
+        return Err(PlanError::Input {
+            url: config.input.events.join(", "),
+            message: "the events input is empty (0 bytes): no listening events to aggregate"
+                .to_string(),
+        });
+    }
     Ok(shards)
 }

@@ -90,7 +90,10 @@ pub fn open_url(raw: &str) -> Result<StoreUrl, StoreError> {
                 .map_err(|_| url_err("not a local file path".to_string()))?;
             let path = Path::from_absolute_path(&fs_path).map_err(|e| url_err(e.to_string()))?;
             Ok(StoreUrl {
-                store: Arc::new(object_store::local::LocalFileSystem::new()),
+                // Every object is staged beside its destination and renamed into place, so a
+                // reader sees all of it or nothing; fsync makes that hold across a power loss
+                // too (the data before the rename, the directory after it).
+                store: Arc::new(object_store::local::LocalFileSystem::new().with_fsync(true)),
                 path,
                 url: url.to_string(),
             })
@@ -186,6 +189,53 @@ mod tests {
             .unwrap()
             .join("x.txt");
         assert_eq!(joined.path, by_path.path);
+    }
+
+    /// What a crash in the middle of writing an output leaves behind: the staged bytes, never
+    /// a partial object where a later phase would look, and the previous version intact.
+    #[tokio::test]
+    async fn a_write_cut_short_leaves_the_previous_object_whole_and_lists_nothing_new() {
+        use futures::TryStreamExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = open_url(dir.path().to_str().unwrap()).unwrap();
+        let part = root.join("aggregate/interactions/part-00000.parquet");
+        part.store
+            .put(&part.path, PutPayload::from_static(b"old, complete"))
+            .await
+            .unwrap();
+        let fresh = root.join("aggregate/interactions/part-00001.parquet");
+        for target in [&part, &fresh] {
+            let mut upload = target.store.put_multipart(&target.path).await.unwrap();
+            upload
+                .put_part(PutPayload::from(vec![7u8; 1 << 20]))
+                .await
+                .unwrap();
+            // The process dies here: no complete, no abort, no destructor.
+            std::mem::forget(upload);
+        }
+        let got = part
+            .store
+            .get(&part.path)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(&got[..], b"old, complete");
+        assert!(fresh.store.get(&fresh.path).await.is_err());
+        let listed: Vec<_> = root
+            .store
+            .list(Some(&root.path))
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert!(listed[0].location.as_ref().ends_with("part-00000.parquet"));
+        // The staged bytes are on disk, under a name no reader asks for.
+        let on_disk = std::fs::read_dir(dir.path().join("aggregate/interactions"))
+            .unwrap()
+            .count();
+        assert!(on_disk >= 2);
     }
 
     #[test]
