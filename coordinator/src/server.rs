@@ -347,19 +347,30 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
             crate::job::check_job_id(&req.resume_job_id).map_err(Status::invalid_argument)?;
             req.resume_job_id
         };
-        {
-            let mut reg = self.state.lock();
-            let busy = reg.submitted.iter().any(|(id, _)| id == &job_id)
+        let busy = |reg: &Registry| {
+            reg.submitted.iter().any(|(id, _)| id == &job_id)
                 || reg
                     .job_status
                     .get(&job_id)
-                    .is_some_and(|s| !matches!(s.state.as_str(), "succeeded" | "failed"));
-            if busy {
-                return Err(Status::already_exists(format!(
-                    "job {job_id} is queued or running"
-                )));
+                    .is_some_and(|s| !matches!(s.state.as_str(), "succeeded" | "failed"))
+        };
+        let refuse = || Status::already_exists(format!("job {job_id} is queued or running"));
+        if busy(&self.state.lock()) {
+            return Err(refuse());
+        }
+        if let Some(j) = &self.state.journal {
+            // Before the job is queued (the runner may take it at once and mark it running)
+            // and before the reply: a job the submitter was told about survives a restart.
+            if let Err(e) = crate::journal::put_entry(j, &job_id, &text, "queued", "").await {
+                warn!(job = job_id, error = %e, "cannot journal the submitted job");
             }
-            reg.submitted.push((job_id.clone(), text.clone()));
+        }
+        {
+            let mut reg = self.state.lock();
+            if busy(&reg) {
+                return Err(refuse());
+            }
+            reg.submitted.push((job_id.clone(), text));
             reg.job_status.insert(
                 job_id.clone(),
                 v1::JobStatus {
@@ -368,12 +379,6 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                     ..Default::default()
                 },
             );
-        }
-        if let Some(j) = &self.state.journal {
-            // Before the reply: a job the submitter was told about survives a restart.
-            if let Err(e) = crate::journal::put_entry(j, &job_id, &text, "queued", "").await {
-                warn!(job = job_id, error = %e, "cannot journal the submitted job");
-            }
         }
         self.state.events.notify_waiters();
         Ok(Response::new(v1::SubmitJobReply { job_id }))

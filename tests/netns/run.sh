@@ -12,10 +12,6 @@ set -euo pipefail
 
 started_at=$SECONDS
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-bin_dir=${ARCHETYPE_BIN:-$repo/target/debug}
-coord_bin=$bin_dir/archetype
-worker_bin=$bin_dir/archetype-worker
 events=${ARCHETYPE_NETNS_EVENTS:-60000}
 job_timeout_s=${ARCHETYPE_NETNS_TIMEOUT_S:-600}
 keep=${ARCHETYPE_NETNS_KEEP:-0}
@@ -69,6 +65,10 @@ fi
 ip netns del "$probe" 2>/dev/null || true
 [ -z "$probe_err" ] || skip "$probe_err"
 
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bin_dir=${ARCHETYPE_BIN:-$repo/target/debug}
+coord_bin=$bin_dir/archetype
+worker_bin=$bin_dir/archetype-worker
 for b in "$coord_bin" "$worker_bin"; do
   [ -x "$b" ] || die "$b not found or not executable (set ARCHETYPE_BIN to the directory holding archetype and archetype-worker)"
 done
@@ -85,6 +85,7 @@ mkdir -p "$logs" "$run"
 
 sup_pids=()
 coord_pid=""
+coord_wrapper=""
 net_made=0
 
 stop_processes() {
@@ -103,11 +104,12 @@ stop_processes() {
   if [ ${#sup_pids[@]} -gt 0 ]; then
     wait "${sup_pids[@]}" 2>/dev/null || true
   fi
-  if [ -n "$coord_pid" ]; then
-    wait "$coord_pid" 2>/dev/null || true
+  if [ -n "$coord_wrapper" ]; then
+    wait "$coord_wrapper" 2>/dev/null || true
   fi
   sup_pids=()
   coord_pid=""
+  coord_wrapper=""
 }
 
 print_log_tails() {
@@ -263,16 +265,45 @@ port_open_from() { # HOST -> 0 when the coordinator's port answers from HOST
   in_ns "$1" bash -c "exec 3<>/dev/tcp/$coord_ip/$port" 2>/dev/null
 }
 
-start_coordinator() { # JOURNAL_DIR LOG
-  in_ns coord "$coord_bin" serve --listen "$coord_ip:$port" --heartbeat-ms 200 \
+# The coordinator under a wrapper that waits for it (and takes bash's "Killed" notice into
+# the log). `ip netns exec` execs the command, so the pid written is the coordinator's own.
+run_coordinator() { # JOURNAL_DIR LOG PIDFILE
+  ip netns exec "$ns_coord" "$coord_bin" serve --listen "$coord_ip:$port" --heartbeat-ms 200 \
     --lease-ms 3000 --journal "$1" >>"$2" 2>&1 &
-  coord_pid=$!
-  local deadline=$((SECONDS + 60))
+  echo "$!" >"$3"
+  wait "$!"
+}
+
+start_coordinator() { # JOURNAL_DIR LOG
+  local pidfile=$run/coordinator.pid deadline=$((SECONDS + 10))
+  rm -f "$pidfile"
+  # shellcheck disable=SC2094 # $2 is only appended to, by the wrapper and the coordinator
+  run_coordinator "$1" "$2" "$pidfile" 2>>"$2" &
+  coord_wrapper=$!
+  coord_pid=""
+  until [ -n "$coord_pid" ]; do
+    [ $SECONDS -lt $deadline ] || die "the coordinator did not start"
+    sleep 0.1
+    coord_pid=$(cat "$pidfile" 2>/dev/null || true)
+  done
+  deadline=$((SECONDS + 60))
   until port_open_from w1; do
     kill -0 "$coord_pid" 2>/dev/null || die "the coordinator exited at start (log: $2)"
     [ $SECONDS -lt $deadline ] || die "the coordinator did not answer on $coord_ip:$port from ${ns_of[w1]} within 60 s"
     sleep 0.2
   done
+  # The port must be this process's, not a predecessor's.
+  sleep 0.5
+  kill -0 "$coord_pid" 2>/dev/null || die "the coordinator exited at start (log: $2)"
+  is_process_of "$coord_pid" "$(basename "$coord_bin")" ||
+    die "pid $coord_pid is not the coordinator"
+}
+
+# Whether PID runs BINARY (by the name of its executable).
+is_process_of() { # PID BINARY_NAME
+  local exe
+  exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+  [ "$(basename "${exe% (deleted)}")" = "$2" ]
 }
 
 # A worker under a restart loop, as a pod under Kubernetes: a worker exits after its task was
@@ -282,7 +313,7 @@ supervise() { # NAME LOGDIR
   while [ ! -e "$stop_file" ]; do
     n=$((n + 1))
     echo "=== $(date -u +%H:%M:%S) supervisor: start #$n of $name" >>"$dir/$name.log"
-    in_ns "$name" "$worker_bin" --coordinator "$coord_url" \
+    ip netns exec "${ns_of[$name]}" "$worker_bin" --coordinator "$coord_url" \
       --advertise-host "${worker_ip[$name]}" --threads 1 --reconnect-s 60 \
       --abort-grace-s 10 >>"$dir/$name.log" 2>&1 &
     pid=$!
@@ -303,7 +334,8 @@ start_cluster() { # TAG JOURNAL_DIR
   start_coordinator "$2" "$logs/$tag/coordinator.log"
   for w in "${workers[@]}"; do
     port_open_from "$w" || die "${ns_of[$w]} cannot reach $coord_ip:$port over the bridge"
-    supervise "$w" "$logs/$tag" &
+    # The supervisor's own stderr (bash's "Killed" notices) goes to the worker's log too.
+    supervise "$w" "$logs/$tag" 2>>"$logs/$tag/$w.log" &
     sup_pids+=("$!")
   done
 }
@@ -313,10 +345,18 @@ stop_cluster() {
   stop_processes
 }
 
-worker_pid() { # NAME -> the current worker process of NAME's restart loop
-  local pid
-  pid=$(cat "$run/$1.pid" 2>/dev/null || true)
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+worker_pid() { # NAME -> the current worker process of NAME's restart loop (waits up to 10 s)
+  local pid tries=0
+  while [ $tries -lt 50 ]; do
+    pid=$(cat "$run/$1.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && is_process_of "$pid" "$(basename "$worker_bin")"; then
+      echo "$pid"
+      return 0
+    fi
+    tries=$((tries + 1))
+    sleep 0.2
+  done
+  return 1
 }
 
 restarts_of() { # NAME -> how many times the worker exited (and was restarted)
@@ -384,7 +424,7 @@ wait_for_phase() { # PHASE
   done
 }
 
-# Each fault notes whether the job was still running when it was injected.
+# Each fault notes the job's journal entry state (queued/running: still in flight) when injected.
 state_now() { local s; s=$(json_state "$job_entry"); echo "${s:-unknown}"; }
 
 # b. SIGKILL worker w2 once aggregation is done.
@@ -393,24 +433,30 @@ w2_pid=$(worker_pid w2) || die "worker w2 is not running when it should be kille
 fault_kill_state=$(state_now)
 kill -KILL "$w2_pid"
 fault_kill_at=$((SECONDS - fault_t0))
-log "fault 1: SIGKILLed worker w2 (pid $w2_pid) after 'aggregate' (job $fault_kill_state)"
+log "fault 1: SIGKILLed worker w2 (pid $w2_pid) after 'aggregate' (job entry: $fault_kill_state)"
 
 # c. Cut w3's link for twice the lease once ALS is done (VAE training runs).
 wait_for_phase als
 fault_cut_state=$(state_now)
 ip link set "${veth_of[w3]}" down
 fault_cut_at=$((SECONDS - fault_t0))
-log "fault 2: link of w3 (${veth_of[w3]}) down for 6 s after 'als' (job $fault_cut_state)"
+log "fault 2: link of w3 (${veth_of[w3]}) down for 6 s after 'als' (job entry: $fault_cut_state)"
 sleep 6
 ip link set "${veth_of[w3]}" up
 log "fault 2: link of w3 up again"
 
 # d. SIGKILL the coordinator and start it again on the same journal.
 fault_coord_state=$(state_now)
+is_process_of "$coord_pid" "$(basename "$coord_bin")" || die "the coordinator (pid $coord_pid) is not running"
 kill -KILL "$coord_pid"
-wait "$coord_pid" 2>/dev/null || true
+wait "$coord_wrapper" 2>/dev/null || true
 fault_coord_at=$((SECONDS - fault_t0))
-log "fault 3: SIGKILLed the coordinator (pid $coord_pid; job $fault_coord_state); starting it again"
+port_closed_by=$((SECONDS + 10))
+while port_open_from w1; do
+  [ $SECONDS -lt $port_closed_by ] || die "$coord_ip:$port still answers after the coordinator was killed"
+  sleep 0.2
+done
+log "fault 3: SIGKILLed the coordinator (pid $coord_pid; job entry: $fault_coord_state); starting it again"
 start_coordinator "$journal_fault" "$logs/fault/coordinator-restarted.log"
 log "fault 3: coordinator answering again (pid $coord_pid)"
 
@@ -424,6 +470,10 @@ fault_state=$(json_state "$job_entry")
 fault_restarts="w1 $(restarts_of w1), w2 $(restarts_of w2), w3 $(restarts_of w3)"
 resumed=no
 grep -q "resuming from the job's journal" "$logs/fault/coordinator-restarted.log" && resumed=yes
+# Losses the coordinators saw (a loss in a phase that the coordinator's kill interrupted is
+# not in the journal's recoveries: those are recorded when a phase completes).
+losses_logged=$(cat "$logs/fault/coordinator.log" "$logs/fault/coordinator-restarted.log" |
+  grep -c "cluster member lost" || true)
 stop_cluster
 
 if [ "$fault_state" != succeeded ]; then
@@ -504,10 +554,11 @@ echo "hosts:        coordinator $coord_ip (${ns_of[coord]}), workers ${worker_ip
 echo "data:         $events events; job: 3 workers x 1 thread, ALS 6 iterations, VAE 20 epochs"
 echo "reference:    job $ref_id succeeded in ${ref_s}s (worker exits: $ref_restarts)"
 echo "faults injected:"
-echo "  1. worker w2 SIGKILLed (pid $w2_pid) after 'aggregate', at +${fault_kill_at}s, job $fault_kill_state$(fault_note "$fault_kill_state")"
-echo "  2. link of w3 cut for 6 s (lease 3 s) after 'als', at +${fault_cut_at}s, job $fault_cut_state$(fault_note "$fault_cut_state")"
-echo "  3. coordinator SIGKILLed and restarted on its journal at +${fault_coord_at}s, job $fault_coord_state$(fault_note "$fault_coord_state"); resumed from journal: $resumed"
+echo "  1. worker w2 SIGKILLed (pid $w2_pid) after 'aggregate', at +${fault_kill_at}s, job entry $fault_kill_state$(fault_note "$fault_kill_state")"
+echo "  2. link of w3 cut for 6 s (lease 3 s) after 'als', at +${fault_cut_at}s, job entry $fault_cut_state$(fault_note "$fault_cut_state")"
+echo "  3. coordinator SIGKILLed and restarted on its journal at +${fault_coord_at}s, job entry $fault_coord_state$(fault_note "$fault_coord_state"); resumed from journal: $resumed"
 echo "survived:     yes: job $fault_id succeeded in ${fault_s}s (worker exits/restarts: $fault_restarts)"
+echo "losses:       $losses_logged member loss(es) in the coordinators' logs"
 sed 's/^/              /' "$compare_out" | sed '1s/^ *//; 1s/^/results:      /'
 echo "time taken:   $((SECONDS - started_at))s in all"
 echo "====================================================================="
