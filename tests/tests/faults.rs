@@ -307,7 +307,7 @@ fn workers_killed_in_aggregation_als_and_vae_are_replaced_and_the_results_match_
         .modified()
         .unwrap();
     let entry = json(&journal.join(format!("jobs/{job_id}.json")));
-    assert_eq!(entry["state"], "running", "{entry}");
+    assert_eq!(entry["state"], "running", "{entry}\n{}", coordinator.log());
 
     let mut coordinator = serve("serve-2.log");
     let t = Instant::now();
