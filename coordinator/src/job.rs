@@ -274,7 +274,7 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
             summary
                 .phase_seconds
                 .insert("archetypes".into(), t.elapsed().as_secs_f64());
-            done(&layout, &mut journal, "archetypes", &mut summary, &cluster).await;
+            after_phase(&layout, &mut journal, "archetypes", &mut summary, &cluster).await;
         }
         if summary.error.is_none() && !journal.is_done("context") {
             set_status(state, &job_id, "context", "");
@@ -286,7 +286,7 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
             summary
                 .phase_seconds
                 .insert("context".into(), t.elapsed().as_secs_f64());
-            done(&layout, &mut journal, "context", &mut summary, &cluster).await;
+            after_phase(&layout, &mut journal, "context", &mut summary, &cluster).await;
         }
     }
     if summary.error.is_none() && config.als.enabled && !journal.is_done("als") {
@@ -302,7 +302,7 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
         summary
             .phase_seconds
             .insert("als".into(), t.elapsed().as_secs_f64());
-        done(&layout, &mut journal, "als", &mut summary, &cluster).await;
+        after_phase(&layout, &mut journal, "als", &mut summary, &cluster).await;
     }
     if summary.error.is_none() && config.vae.enabled && !journal.is_done("vae") {
         set_status(state, &job_id, "vae", "");
@@ -317,7 +317,7 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
         summary
             .phase_seconds
             .insert("vae".into(), t.elapsed().as_secs_f64());
-        done(&layout, &mut journal, "vae", &mut summary, &cluster).await;
+        after_phase(&layout, &mut journal, "vae", &mut summary, &cluster).await;
     }
     if summary.error.is_none() && !journal.is_done("evaluate") {
         let mut sampling = None;
@@ -355,7 +355,7 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
             summary
                 .phase_seconds
                 .insert("total".into(), t0.elapsed().as_secs_f64());
-            done(&layout, &mut journal, "evaluate", &mut summary, &cluster).await;
+            after_phase(&layout, &mut journal, "evaluate", &mut summary, &cluster).await;
         }
     }
     summary.recoveries = cluster.recoveries_with(&summary.recoveries);
@@ -401,7 +401,7 @@ async fn commit(
 
 /// After a phase: the losses survived so far go into the summary, and a phase that succeeded
 /// into the journal.
-async fn done(
+async fn after_phase(
     layout: &JobLayout,
     journal: &mut journal::Journal,
     phase: &str,

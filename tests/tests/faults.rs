@@ -341,14 +341,7 @@ fn workers_killed_in_aggregation_als_and_vae_are_replaced_and_the_results_match_
         "the aggregation was redone"
     );
     let j = json(&root.join("journal.json"));
-    for phase in [
-        "aggregate",
-        "archetypes",
-        "context",
-        "als",
-        "vae",
-        "evaluate",
-    ] {
+    for phase in archetype_coordinator::journal::PHASES {
         assert!(
             j["done"].as_array().unwrap().iter().any(|p| p == phase),
             "{phase} not journaled: {j}"
@@ -373,7 +366,6 @@ fn a_member_that_never_comes_back_fails_the_job_after_the_retries_with_every_los
         .replace("workers = 2", "workers = 1")
         .replace("max_retries = 3", "max_retries = 1");
     std::fs::write(&cfg, text).unwrap();
-    let t = Instant::now();
     let o = run(
         &cfg,
         &tmp.path().join("s.json"),
@@ -387,7 +379,6 @@ fn a_member_that_never_comes_back_fails_the_job_after_the_retries_with_every_los
         stderr.contains("Earlier losses: aggregate attempt 0"),
         "{stderr}"
     );
-    assert!(t.elapsed() < Duration::from_secs(120));
     // No summary marks the tables as complete.
     assert!(!job_root(&out).join("aggregate/summary.json").exists());
 }
