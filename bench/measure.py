@@ -38,14 +38,33 @@ def rss_kib(pid):
     return 0
 
 
-def tree_rss(root):
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def tree_rss(root, per_proc):
+    """Sum of VmRSS over the tree; also keeps each process's largest sample in `per_proc`."""
     kids = children_map()
     total, stack = 0, [root]
     while stack:
         p = stack.pop()
-        total += rss_kib(p)
+        r = rss_kib(p)
+        total += r
+        if r > per_proc.get(p, (0, ""))[0]:
+            per_proc[p] = (r, comm(p))
         stack.extend(kids.get(p, []))
     return total
+
+
+def cpu_times():
+    """(steal, total) jiffies of all CPUs from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[7] if len(v) > 7 else 0, sum(v[:8])
 
 
 def main():
@@ -53,12 +72,15 @@ def main():
     cmd = sys.argv[sys.argv.index("--") + 1:]
     t0 = time.monotonic()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    steal0, total0 = cpu_times()
     proc = subprocess.Popen(cmd)
     peak = 0
+    per_proc = {}
     while proc.poll() is None:
-        peak = max(peak, tree_rss(proc.pid))
+        peak = max(peak, tree_rss(proc.pid, per_proc))
         time.sleep(0.02)
     wall = time.monotonic() - t0
+    steal1, total1 = cpu_times()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     # CPU seconds over wall seconds shows how many cores the tree really kept busy.
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -68,6 +90,15 @@ def main():
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
         "peak_rss_mib": round(peak / 1024, 1),
+        # Share of the machine's CPU time the hypervisor gave to other guests meanwhile: on
+        # a shared VM a run with high steal is slow for reasons of its own.
+        "steal_pct": round(100 * (steal1 - steal0) / max(1, total1 - total0), 1),
+        # Largest sample of each process of the tree (a worker's own peak), largest first.
+        "peak_proc_rss_mib": [
+            [name, round(kib / 1024, 1)]
+            for kib, name in sorted(per_proc.values(), reverse=True)
+            if kib > 0
+        ][:8],
     }
     print(json.dumps(out), file=sys.stderr)
     sys.exit(proc.returncode)

@@ -353,11 +353,16 @@ fn mutual_tls_and_a_token_guard_the_coordinator_and_the_gate_promotes_only_a_bet
     );
 
     // Structured logs: the JSON worker's log lines are objects (timely's own connection
-    // retries print plain text to stderr), and the lines of a task carry its job id.
+    // messages, `worker N: ...` and `awaiting connections (at i/n)`, are plain text
+    // printed by timely_communication::networking), and the lines of a task carry its job id.
     let log = workers[1].0.log();
     let lines: Vec<serde_json::Value> = log
         .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("worker "))
+        .filter(|l| {
+            !l.trim().is_empty()
+                && !l.starts_with("worker ")
+                && !l.starts_with("awaiting connections")
+        })
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
     let tagged = lines

@@ -36,7 +36,7 @@ use std::time::Instant;
 use archetype_job::{open_url, JobConfig, JobLayout, StoreUrl};
 use archetype_lfm::parquet_input::read_event_row_groups;
 use archetype_lfm::parse::{
-    is_users_header, parse_artist, parse_event, parse_track, parse_user, TimeWindow,
+    is_users_header, parse_artist_ref, parse_event, parse_track_ref, parse_user, TimeWindow,
 };
 use archetype_lfm::read::ReadOptions;
 use archetype_lfm::shard::{FileKind, ShardSpec};
@@ -146,6 +146,11 @@ struct WorkerState {
     /// a cache miss per level at a million tracks.
     track_index: FxHashMap<u32, u32>,
     kept_countries: FxHashSet<Option<Country>>,
+    /// Stage C has run here: `track_index` holds every kept track, so the names reader can
+    /// drop the rest of the catalogue as it reads.
+    kept_known: bool,
+    /// Stage M has every kept track's name: it knows which artists' names it needs.
+    named_tracks_done: bool,
     outcome: AggregateOutcome,
     bad_users: Option<BadRows>,
     errors: Vec<String>,
@@ -435,7 +440,10 @@ fn run_worker(
                 }
             });
 
-        // M: track names joined with artist names at the artist's owner.
+        // M: track names joined with artist names at the artist's owner. Only kept tracks'
+        // names arrive (the reader filters); once they all have, only the artists they name
+        // are kept, so this holds names in proportion to the kept tracks, not the catalogue.
+        let st = state.clone();
         let track_meta = meta.binary_frontier(
             artists,
             ExchangePact::new(|m: &(u32, String, u32)| route(m.2)),
@@ -445,11 +453,20 @@ fn run_worker(
                 let mut cap = Some(cap);
                 let mut tracks: Vec<(u32, String, u32)> = Vec::new();
                 let mut names: FxHashMap<u32, String> = FxHashMap::default();
+                let mut wanted: Option<FxHashSet<u32>> = None;
                 move |(tin, tf), (ain, af), output| {
                     tin.for_each(|_t, data| tracks.append(data));
+                    if wanted.is_none() && tf.is_empty() {
+                        let w: FxHashSet<u32> = tracks.iter().map(|m| m.2).collect();
+                        names.retain(|a, _| w.contains(a));
+                        wanted = Some(w);
+                        st.borrow_mut().named_tracks_done = true;
+                    }
                     ain.for_each(|_t, data| {
                         for (a, n) in data.drain(..) {
-                            names.entry(a).or_insert(n);
+                            if wanted.as_ref().is_none_or(|w| w.contains(&a)) {
+                                names.entry(a).or_insert(n);
+                            }
                         }
                     });
                     if tf.is_empty() && af.is_empty() {
@@ -581,22 +598,40 @@ fn run_worker(
     });
 
     let started = Instant::now();
-    read_inputs(
+    read_inputs(worker, shared, &state, &mut users_in, &mut pairs_in);
+    drop(users_in);
+    drop(pairs_in);
+    let read_secs = started.elapsed().as_secs_f64();
+    shared.progress.stage.store(1, Ordering::Relaxed);
+    // Names are read once the kept tracks are known (stage C needs neither names input), so
+    // a 32M-track catalogue costs a read, not its names in memory. Artists follow once
+    // stage M holds every kept track and knows which artists it needs.
+    let park = Some(std::time::Duration::from_millis(5));
+    let kept_known = || state.borrow().kept_known;
+    while !kept_known() && worker.step_or_park(park) {}
+    read_names(
         worker,
         shared,
         &state,
-        &mut users_in,
+        FileKind::Tracks,
         &mut meta_in,
         &mut artists_in,
-        &mut pairs_in,
     );
-    drop(users_in);
-    drop(pairs_in);
     drop(meta_in);
+    let named = || state.borrow().named_tracks_done;
+    while !named() && worker.step_or_park(park) {}
+    let mut no_tracks = InputHandleVec::new();
+    read_names(
+        worker,
+        shared,
+        &state,
+        FileKind::Artists,
+        &mut no_tracks,
+        &mut artists_in,
+    );
+    drop(no_tracks);
     drop(artists_in);
-    let read_secs = started.elapsed().as_secs_f64();
-    shared.progress.stage.store(1, Ordering::Relaxed);
-    while worker.step_or_park(Some(std::time::Duration::from_millis(5))) {}
+    while worker.step_or_park(park) {}
     shared.progress.stage.store(3, Ordering::Relaxed);
 
     let mut s = state.borrow_mut();
@@ -739,6 +774,7 @@ fn stage_c_select(
         .map(|(i, t)| (*t, i as u32))
         .collect();
     s.kept_tracks = kept;
+    s.kept_known = true;
     s.kept_countries = totals
         .iter()
         .filter(|(c, (les, users))| match c {
@@ -1102,8 +1138,6 @@ fn read_inputs(
     shared: &Shared,
     state: &Rc<RefCell<WorkerState>>,
     users_in: &mut InputHandleVec<u64, UserMsg>,
-    meta_in: &mut InputHandleVec<u64, (u32, String, u32)>,
-    artists_in: &mut InputHandleVec<u64, (u32, String)>,
     pairs_in: &mut InputHandleVec<u64, PairMsg>,
 ) {
     let cfg = &shared.params.config;
@@ -1120,13 +1154,6 @@ fn read_inputs(
     let mut shard_lines: Vec<(u32, u64)> = Vec::new();
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let progress = &shared.progress;
-    let failed = |shared: &Shared| {
-        shared
-            .first_error
-            .lock()
-            .map(|g| g.is_some())
-            .unwrap_or(true)
-    };
 
     // Users.
     while let Some(shard) = next_shard(shared, FileKind::Users) {
@@ -1171,56 +1198,6 @@ fn read_inputs(
         Progress::add(&progress.shards_done, 1);
     }
     users_in.flush();
-
-    // Track and artist names.
-    for kind in [FileKind::Tracks, FileKind::Artists] {
-        while let Some(shard) = next_shard(shared, kind) {
-            if failed(shared) {
-                break;
-            }
-            let mut shard_bad = BadRows::new(cfg.ingest.bad_row_samples);
-            let mut tracks: Vec<(u32, String, u32)> = Vec::new();
-            let mut artists: Vec<(u32, String)> = Vec::new();
-            let r = stores.for_shard(shard).and_then(|store| {
-                for_each_line(
-                    &shared.rt,
-                    store,
-                    shard,
-                    &opts,
-                    &mut shard_bad,
-                    progress,
-                    |line| {
-                        if kind == FileKind::Tracks {
-                            let t = parse_track(line.bytes)?;
-                            tracks.push((t.track, t.name, t.artist));
-                        } else {
-                            let a = parse_artist(line.bytes)?;
-                            artists.push((a.artist, a.name));
-                        }
-                        Ok(())
-                    },
-                )
-            });
-            match r {
-                Ok(lines) => shard_lines.push((shard.id, lines)),
-                Err(e) => fail(shared, state, e),
-            }
-            bad.absorb(shard_bad);
-            *counts
-                .entry(if kind == FileKind::Tracks {
-                    "tracks_file.accepted"
-                } else {
-                    "artists_file.accepted"
-                })
-                .or_default() += (tracks.len() + artists.len()) as u64;
-            meta_in.send_batch(&mut tracks);
-            artists_in.send_batch(&mut artists);
-            worker.step();
-            Progress::add(&progress.shards_done, 1);
-        }
-    }
-    meta_in.flush();
-    artists_in.flush();
 
     // Events, folded locally into (user, track) partials before the exchange.
     let cap = cfg.ingest.preagg_pairs.max(1);
@@ -1287,6 +1264,93 @@ fn read_inputs(
     for (k, v) in counts {
         s.outcome.add(k, v);
     }
+    s.outcome.shard_lines.extend(shard_lines);
+    s.outcome.absorb_bad_rows(bad);
+}
+
+fn failed(shared: &Shared) -> bool {
+    shared
+        .first_error
+        .lock()
+        .map(|g| g.is_some())
+        .unwrap_or(true)
+}
+
+/// Reads this process's share of the tracks or artists file. Every row is parsed, so each
+/// malformed one is counted, but only the names stage M can use are sent: tracks that passed
+/// the filters (`track_index`, known from stage C on) and any artist (M drops the artists
+/// no kept track names).
+fn read_names(
+    worker: &mut timely::worker::Worker,
+    shared: &Shared,
+    state: &Rc<RefCell<WorkerState>>,
+    kind: FileKind,
+    meta_in: &mut InputHandleVec<u64, (u32, String, u32)>,
+    artists_in: &mut InputHandleVec<u64, (u32, String)>,
+) {
+    let cfg = &shared.params.config;
+    let opts = ReadOptions {
+        chunk_bytes: cfg.ingest.chunk_bytes,
+        max_line_bytes: cfg.ingest.max_line_bytes,
+    };
+    let mut stores = Stores::default();
+    let mut bad = BadRows::new(cfg.ingest.bad_row_samples);
+    let mut shard_lines: Vec<(u32, u64)> = Vec::new();
+    let (mut accepted, mut sent) = (0u64, 0u64);
+    let progress = &shared.progress;
+    // Taken out of the state so the reader does not hold a borrow across `worker.step()`.
+    let kept = std::mem::take(&mut state.borrow_mut().track_index);
+    while let Some(shard) = next_shard(shared, kind) {
+        if failed(shared) {
+            break;
+        }
+        let mut shard_bad = BadRows::new(cfg.ingest.bad_row_samples);
+        let mut tracks: Vec<(u32, String, u32)> = Vec::new();
+        let mut artists: Vec<(u32, String)> = Vec::new();
+        let r = stores.for_shard(shard).and_then(|store| {
+            for_each_line(
+                &shared.rt,
+                store,
+                shard,
+                &opts,
+                &mut shard_bad,
+                progress,
+                |line| {
+                    if kind == FileKind::Tracks {
+                        let (t, name, a) = parse_track_ref(line.bytes)?;
+                        if kept.contains_key(&t) {
+                            tracks.push((t, name.to_owned(), a));
+                        }
+                    } else {
+                        let (a, name) = parse_artist_ref(line.bytes)?;
+                        artists.push((a, name.to_owned()));
+                    }
+                    accepted += 1;
+                    Ok(())
+                },
+            )
+        });
+        match r {
+            Ok(lines) => shard_lines.push((shard.id, lines)),
+            Err(e) => fail(shared, state, e),
+        }
+        bad.absorb(shard_bad);
+        sent += (tracks.len() + artists.len()) as u64;
+        meta_in.send_batch(&mut tracks);
+        artists_in.send_batch(&mut artists);
+        worker.step();
+        Progress::add(&progress.shards_done, 1);
+    }
+    meta_in.flush();
+    artists_in.flush();
+    let mut s = state.borrow_mut();
+    s.track_index = kept;
+    let (acc, kept_name) = match kind {
+        FileKind::Tracks => ("tracks_file.accepted", "tracks_file.kept"),
+        _ => ("artists_file.accepted", "artists_file.sent"),
+    };
+    s.outcome.add(acc, accepted);
+    s.outcome.add(kept_name, sent);
     s.outcome.shard_lines.extend(shard_lines);
     s.outcome.absorb_bad_rows(bad);
 }

@@ -271,3 +271,88 @@ fn sampled_tracks_match_the_reference_for_any_worker_count() {
         );
     }
 }
+
+/// Names come from the tracks and artists files for exactly the kept tracks, whatever the
+/// worker count, although the reader keeps only kept tracks' names and stage M only the
+/// artists they name; every row of both files is still parsed, so bad rows are counted.
+#[test]
+fn kept_tracks_get_their_names_and_the_rest_of_the_catalogue_is_not_held() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let gen = GeneratorConfig {
+        seed: 5,
+        events: 100_000,
+        // A catalogue far larger than what passes the filters, as in LFM-1b.
+        tracks: Some(200_000),
+        ..GeneratorConfig::default()
+    };
+    generate(&gen, &data, false).unwrap();
+    // Two malformed rows in each names file: they must be counted, not skipped unseen.
+    let mut tracks_txt = std::fs::read_to_string(data.join("LFM-1b_tracks.txt")).unwrap();
+    tracks_txt.push_str("not-an-id\tname\t1\n12\tonly two columns\n");
+    std::fs::write(data.join("LFM-1b_tracks.txt"), &tracks_txt).unwrap();
+    let mut artists_txt = std::fs::read_to_string(data.join("LFM-1b_artists.txt")).unwrap();
+    artists_txt.push_str("x\tname\n7\ta\tb\n");
+    std::fs::write(data.join("LFM-1b_artists.txt"), &artists_txt).unwrap();
+    let catalogue_rows = tracks_txt.lines().count() as u64;
+    let artist_rows = artists_txt.lines().count() as u64;
+
+    // The expected names, read here straight from the files.
+    let artist_names: std::collections::HashMap<u32, &str> = artists_txt
+        .lines()
+        .filter_map(|l| {
+            let (a, n) = l.split_once('\t')?;
+            Some((a.parse().ok()?, n))
+        })
+        .collect();
+    let track_names: std::collections::HashMap<u32, (&str, u32)> = tracks_txt
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split('\t');
+            let (t, n, a) = (it.next()?, it.next()?, it.next()?);
+            Some((t.parse().ok()?, (n, a.parse().ok()?)))
+        })
+        .collect();
+
+    for threads in [1, 3] {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mut c = config(&data, &paper_like(), 256 << 10);
+        c.input.tracks = Some(format!("{}/LFM-1b_tracks.txt", data.display()));
+        c.input.artists = Some(format!("{}/LFM-1b_artists.txt", data.display()));
+        let shards = rt.block_on(plan(&c));
+        let out = tmp.path().join(format!("out-{threads}"));
+        let job_root = open_url(out.to_str().unwrap()).unwrap();
+        let params = AggregateParams {
+            config: c,
+            shards,
+            job_root: job_root.url.clone(),
+            cluster: ClusterSpec::Local { threads },
+        };
+        let outcome =
+            run_aggregation(params, Arc::new(Progress::default()), rt.handle().clone()).unwrap();
+        let cat = rt
+            .block_on(archetype_worker::query::catalogue(&job_root))
+            .unwrap();
+        assert!(cat.len() > 20, "{threads} workers: too few kept tracks");
+        assert!(
+            (cat.len() as u64) * 10 < catalogue_rows,
+            "filters kept the catalogue"
+        );
+        for t in &cat {
+            let (name, artist) = track_names[&t.track_id];
+            assert_eq!(t.name.as_deref(), Some(name), "{threads} workers");
+            assert_eq!(
+                t.artist_name.as_deref(),
+                artist_names.get(&artist).copied(),
+                "{threads} workers, track {}",
+                t.track_id
+            );
+        }
+        assert_eq!(outcome.get("tracks.with_names"), cat.len() as u64);
+        assert_eq!(outcome.get("tracks_file.kept"), cat.len() as u64);
+        assert_eq!(outcome.get("tracks_file.accepted"), catalogue_rows - 2);
+        assert_eq!(outcome.get("artists_file.accepted"), artist_rows - 2);
+        assert_eq!(outcome.get("bad_rows.not_a_number"), 2, "{threads} workers");
+        assert_eq!(outcome.get("bad_rows.column_count"), 2, "{threads} workers");
+    }
+}
