@@ -140,15 +140,10 @@ struct WorkerState {
     users: FxHashMap<u32, UserMsg>,
     /// Tracks this worker owns that passed the track filter: id -> (filter plays, listeners).
     owned_tracks: BTreeMap<u32, (u64, u64)>,
-    /// All kept track ids, sorted: position = track_idx.
-    kept_tracks: Vec<u32>,
-    /// track id -> track_idx; a hash lookup instead of a binary search per pair, which cost
-    /// a cache miss per level at a million tracks.
-    track_index: FxHashMap<u32, u32>,
+    /// Every kept track, from stage C on (then the names reader can drop the rest of the
+    /// catalogue as it reads). One copy per process, shared by its threads.
+    kept: Option<Arc<KeptTracks>>,
     kept_countries: FxHashSet<Option<Country>>,
-    /// Stage C has run here: `track_index` holds every kept track, so the names reader can
-    /// drop the rest of the catalogue as it reads.
-    kept_known: bool,
     /// Stage M has every kept track's name: it knows which artists' names it needs.
     named_tracks_done: bool,
     outcome: AggregateOutcome,
@@ -170,6 +165,16 @@ impl WorkerState {
     }
 }
 
+/// The tracks that passed the filters (and the sample), which every worker needs whole.
+#[derive(Default)]
+struct KeptTracks {
+    /// Sorted ids: position = track_idx.
+    ids: Vec<u32>,
+    /// id -> track_idx; a hash lookup instead of a binary search per pair, which cost a cache
+    /// miss per level at a million tracks.
+    index: FxHashMap<u32, u32>,
+}
+
 struct Shared {
     params: AggregateParams,
     layout: JobLayout,
@@ -179,6 +184,10 @@ struct Shared {
     cursors: [AtomicUsize; 4],
     queues: [Vec<ShardSpec>; 4],
     first_error: Mutex<Option<String>>,
+    /// Every thread derives the same kept set; the first to get there builds the one copy the
+    /// process keeps, so a catalogue of kept tracks costs its index once per process and not
+    /// once per thread.
+    kept: std::sync::OnceLock<Arc<KeptTracks>>,
 }
 
 fn kind_slot(k: FileKind) -> usize {
@@ -235,6 +244,7 @@ pub fn run_aggregation(
         cursors: Default::default(),
         queues,
         first_error: Mutex::new(None),
+        kept: std::sync::OnceLock::new(),
     });
     let config = timely::Config {
         communication,
@@ -607,7 +617,7 @@ fn run_worker(
     // a 32M-track catalogue costs a read, not its names in memory. Artists follow once
     // stage M holds every kept track and knows which artists it needs.
     let park = Some(std::time::Duration::from_millis(5));
-    let kept_known = || state.borrow().kept_known;
+    let kept_known = || state.borrow().kept.is_some();
     while !kept_known() && worker.step_or_park(park) {}
     read_names(
         worker,
@@ -766,15 +776,29 @@ fn stage_c_select(
     // Every worker holds every passed id here, so each draws the same sample and drops the
     // unsampled tracks it owns.
     let kept = filter.sample(passed);
-    s.owned_tracks.retain(|t, _| kept.binary_search(t).is_ok());
+    let kt = match sh.kept.get() {
+        Some(k) => {
+            if k.ids != kept {
+                s.errors
+                    .push("internal: threads of one process disagree on the kept tracks".into());
+            }
+            k.clone()
+        }
+        None => sh
+            .kept
+            .get_or_init(|| {
+                let index = kept
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (*t, i as u32))
+                    .collect();
+                Arc::new(KeptTracks { ids: kept, index })
+            })
+            .clone(),
+    };
+    s.owned_tracks.retain(|t, _| kt.index.contains_key(t));
     s.outcome.add("tracks.kept", s.owned_tracks.len() as u64);
-    s.track_index = kept
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (*t, i as u32))
-        .collect();
-    s.kept_tracks = kept;
-    s.kept_known = true;
+    s.kept = Some(kt.clone());
     s.kept_countries = totals
         .iter()
         .filter(|(c, (les, users))| match c {
@@ -811,7 +835,7 @@ fn stage_c_select(
         );
     }
     let users = &s.users;
-    let track_index = &s.track_index;
+    let track_index = &kt.index;
     let kept_countries = &s.kept_countries;
     let mut kept_events = 0u64;
     let mut kept_pairs = 0u64;
@@ -855,7 +879,8 @@ fn stage_d_write(
     let mut train: Vec<bool> = Vec::with_capacity(s.pairs.len());
     // Dense by track_idx: every kept track has an index on every worker.
     // (artist, plays, listeners, training users' plays)
-    let mut track_final: Vec<(u32, u64, u64, u64)> = vec![(u32::MAX, 0, 0, 0); s.kept_tracks.len()];
+    let kept = s.kept.clone().unwrap_or_default();
+    let mut track_final: Vec<(u32, u64, u64, u64)> = vec![(u32::MAX, 0, 0, 0); kept.ids.len()];
     let pairs = std::mem::take(&mut s.pairs);
     let (mut target_events, mut input_events) = (0u64, 0u64);
     // Users come in id order and so do the global indices: one forward walk finds them all.
@@ -911,7 +936,7 @@ fn stage_d_write(
         }
         per_user.push((*u, ui, plays_u, list.len() as u32, user_split));
     }
-    let profiles = country_profiles(&pairs, &train, &s.users, s.kept_tracks.len());
+    let profiles = country_profiles(&pairs, &train, &s.users, kept.ids.len());
     drop(pairs);
     s.outcome.add("interactions.rows", rows.len() as u64);
     write_later(
@@ -969,7 +994,7 @@ fn stage_d_write(
     );
     s.users.clear();
 
-    let kept_tracks = &s.kept_tracks;
+    let kept_tracks = &kept.ids;
     let mut out: Vec<StageD> = track_final
         .into_iter()
         .zip(kept_tracks)
@@ -1042,7 +1067,7 @@ fn stage_e_write(
 ) {
     let mut rows: Vec<TrackRow> = Vec::with_capacity(s.owned_tracks.len());
     for (&t, &(fp, fl)) in &s.owned_tracks {
-        let Some(&idx) = s.track_index.get(&t) else {
+        let Some(&idx) = s.kept.as_ref().and_then(|k| k.index.get(&t)) else {
             s.errors.push(format!("internal: track {t} lost its index"));
             continue;
         };
@@ -1278,7 +1303,7 @@ fn failed(shared: &Shared) -> bool {
 
 /// Reads this process's share of the tracks or artists file. Every row is parsed, so each
 /// malformed one is counted, but only the names stage M can use are sent: tracks that passed
-/// the filters (`track_index`, known from stage C on) and any artist (M drops the artists
+/// the filters (`kept`, known from stage C on) and any artist (M drops the artists
 /// no kept track names).
 fn read_names(
     worker: &mut timely::worker::Worker,
@@ -1298,8 +1323,8 @@ fn read_names(
     let mut shard_lines: Vec<(u32, u64)> = Vec::new();
     let (mut accepted, mut sent) = (0u64, 0u64);
     let progress = &shared.progress;
-    // Taken out of the state so the reader does not hold a borrow across `worker.step()`.
-    let kept = std::mem::take(&mut state.borrow_mut().track_index);
+    // Cloned out of the state so the reader does not hold a borrow across `worker.step()`.
+    let kept = state.borrow().kept.clone().unwrap_or_default();
     while let Some(shard) = next_shard(shared, kind) {
         if failed(shared) {
             break;
@@ -1318,7 +1343,7 @@ fn read_names(
                 |line| {
                     if kind == FileKind::Tracks {
                         let (t, name, a) = parse_track_ref(line.bytes)?;
-                        if kept.contains_key(&t) {
+                        if kept.index.contains_key(&t) {
                             tracks.push((t, name.to_owned(), a));
                         }
                     } else {
@@ -1344,7 +1369,6 @@ fn read_names(
     meta_in.flush();
     artists_in.flush();
     let mut s = state.borrow_mut();
-    s.track_index = kept;
     let (acc, kept_name) = match kind {
         FileKind::Tracks => ("tracks_file.accepted", "tracks_file.kept"),
         _ => ("artists_file.accepted", "artists_file.sent"),
