@@ -36,8 +36,21 @@ fn run(
     threads: usize,
     shard_bytes: u64,
 ) -> (Aggregate, archetype_worker::AggregateOutcome) {
+    run_with(data, out, filter, threads, shard_bytes, |_| {})
+}
+
+/// [`run`] with the config adjusted first (e.g. the names files added).
+fn run_with(
+    data: &Path,
+    out: &Path,
+    filter: &FilterConfig,
+    threads: usize,
+    shard_bytes: u64,
+    adjust: impl FnOnce(&mut JobConfig),
+) -> (Aggregate, archetype_worker::AggregateOutcome) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let c = config(data, filter, shard_bytes);
+    let mut c = config(data, filter, shard_bytes);
+    adjust(&mut c);
     let shards = rt.block_on(plan(&c));
     let job_root = open_url(out.to_str().unwrap()).unwrap();
     let params = AggregateParams {
@@ -315,21 +328,13 @@ fn kept_tracks_get_their_names_and_the_rest_of_the_catalogue_is_not_held() {
         .collect();
 
     for threads in [1, 3] {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let mut c = config(&data, &paper_like(), 256 << 10);
-        c.input.tracks = Some(format!("{}/LFM-1b_tracks.txt", data.display()));
-        c.input.artists = Some(format!("{}/LFM-1b_artists.txt", data.display()));
-        let shards = rt.block_on(plan(&c));
         let out = tmp.path().join(format!("out-{threads}"));
+        let (_, outcome) = run_with(&data, &out, &paper_like(), threads, 256 << 10, |c| {
+            c.input.tracks = Some(format!("{}/LFM-1b_tracks.txt", data.display()));
+            c.input.artists = Some(format!("{}/LFM-1b_artists.txt", data.display()));
+        });
+        let rt = tokio::runtime::Runtime::new().unwrap();
         let job_root = open_url(out.to_str().unwrap()).unwrap();
-        let params = AggregateParams {
-            config: c,
-            shards,
-            job_root: job_root.url.clone(),
-            cluster: ClusterSpec::Local { threads },
-        };
-        let outcome =
-            run_aggregation(params, Arc::new(Progress::default()), rt.handle().clone()).unwrap();
         let cat = rt
             .block_on(archetype_worker::query::catalogue(&job_root))
             .unwrap();
