@@ -42,8 +42,14 @@ require_country = false
 keep_all_tracks = true
 min_country_les = 0
 min_country_users = 0
+# The model and evaluation phases are not part of what DuckDB computes.
+[archetypes]
+enabled = false
+[als]
+enabled = false
+[vae]
+enabled = false
 [eval]
-# The evaluation phase is not part of what DuckDB computes.
 enabled = false
 [cluster]
 metrics_listen = ""
