@@ -25,31 +25,36 @@ fn main() -> Result<(), String> {
     let (mut logits, mut dw, mut dh) = (vec![0f32; b * n], vec![0f32; h * n], vec![0f32; b * h]);
     let flop = 2.0 * (b * h * n) as f64;
     let mut best = [f64::INFINITY; 3];
+    let mut time = |i: usize, f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        best[i] = best[i].min(t.elapsed().as_secs_f64());
+    };
     for _ in 0..reps {
-        let t = Instant::now();
-        gemm(
-            &mut logits,
-            Operand::new(&h2, b, h),
-            Operand::new(&w, h, n),
-            false,
-        );
-        best[0] = best[0].min(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        gemm(
-            &mut dw,
-            Operand::new(&h2, b, h).t(),
-            Operand::new(&d, b, n),
-            true,
-        );
-        best[1] = best[1].min(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        gemm(
-            &mut dh,
-            Operand::new(&d, b, n),
-            Operand::new(&w, h, n).t(),
-            false,
-        );
-        best[2] = best[2].min(t.elapsed().as_secs_f64());
+        time(0, &mut || {
+            gemm(
+                &mut logits,
+                Operand::new(&h2, b, h),
+                Operand::new(&w, h, n),
+                false,
+            )
+        });
+        time(1, &mut || {
+            gemm(
+                &mut dw,
+                Operand::new(&h2, b, h).t(),
+                Operand::new(&d, b, n),
+                true,
+            )
+        });
+        time(2, &mut || {
+            gemm(
+                &mut dh,
+                Operand::new(&d, b, n),
+                Operand::new(&w, h, n).t(),
+                false,
+            )
+        });
     }
     let names = ["logits = h2 W", "dW += h2^T d", "dh2 = d W^T"];
     let parts: Vec<String> = names

@@ -785,7 +785,10 @@ fn cg_block(
 const PREFETCH_AHEAD: usize = 16;
 
 /// `out += w(c_i, y_i . v) y_i` over the non-zeros `(i, c_i)` of one row, in their order.
+/// With `gather`, each factor row is also copied there (row after row) for the later CG steps,
+/// and the arithmetic runs on the copy, in the same order, so the result is the same.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn sparse_pass(
     idx: &[u32],
     conf: &[f32],
@@ -793,6 +796,7 @@ fn sparse_pass(
     k: usize,
     v: &[f32],
     out: &mut [f32],
+    mut gather: Option<&mut [f32]>,
     weight: impl Fn(f32, f32) -> f32,
 ) {
     let row = |j: u32| &y[j as usize * k..][..k];
@@ -804,34 +808,14 @@ fn sparse_pass(
         if let Some(&ahead) = idx.get(n + PREFETCH_AHEAD) {
             prefetch(row(ahead));
         }
-        let yi = row(j);
-        axpy(weight(c, dot(yi, v)), yi, out);
-    }
-}
-
-/// [`sparse_pass`] that also copies each factor row into `g` (row after row) for the later
-/// steps; the arithmetic runs on the copy, in the same order, so the result is the same.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn gather_pass(
-    idx: &[u32],
-    conf: &[f32],
-    y: &[f32],
-    k: usize,
-    v: &[f32],
-    out: &mut [f32],
-    g: &mut [f32],
-    weight: impl Fn(f32, f32) -> f32,
-) {
-    let row = |j: u32| &y[j as usize * k..][..k];
-    for &j in idx.iter().take(PREFETCH_AHEAD) {
-        prefetch(row(j));
-    }
-    for (n, ((&j, &c), yi)) in idx.iter().zip(conf).zip(g.chunks_exact_mut(k)).enumerate() {
-        if let Some(&ahead) = idx.get(n + PREFETCH_AHEAD) {
-            prefetch(row(ahead));
-        }
-        yi.copy_from_slice(row(j));
+        let yi: &[f32] = match gather.as_deref_mut() {
+            Some(g) => {
+                let copy = &mut g[n * k..(n + 1) * k];
+                copy.copy_from_slice(row(j));
+                copy
+            }
+            None => row(j),
+        };
         axpy(weight(c, dot(yi, v)), yi, out);
     }
 }
@@ -908,11 +892,11 @@ fn sparse_residual_body(
         let (idx, conf) = m.row(first + i);
         let n = idx.len() * k;
         if n <= g.len() - used {
-            gather_pass(idx, conf, y, k, xu, r, &mut g[used..used + n], weight);
+            sparse_pass(idx, conf, y, k, xu, r, Some(&mut g[used..used + n]), weight);
             g_at[i] = Some(used);
             used += n;
         } else {
-            sparse_pass(idx, conf, y, k, xu, r, weight);
+            sparse_pass(idx, conf, y, k, xu, r, None, weight);
             g_at[i] = None;
         }
     }
@@ -969,7 +953,7 @@ fn sparse_step_body(
         let weight = |c: f32, d: f32| (c - 1.0) * d;
         match g_at[i] {
             Some(at) => gathered_pass(&g[at..at + idx.len() * k], conf, k, p, ap, weight),
-            None => sparse_pass(idx, conf, y, k, p, ap, weight),
+            None => sparse_pass(idx, conf, y, k, p, ap, None, weight),
         }
         let pap = dot(p, ap);
         // Positive whenever A is positive definite and p != 0; stopping keeps NaN out of x
