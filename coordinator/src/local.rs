@@ -188,7 +188,7 @@ impl LocalWorkers {
                 match c.try_wait() {
                     Ok(Some(_)) => break,
                     Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(50))
+                        std::thread::sleep(Duration::from_millis(5))
                     }
                     _ => {
                         warn!(pid = c.id(), "worker did not exit in time; killing it");
@@ -205,6 +205,9 @@ impl LocalWorkers {
     fn stop_supervisor(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.supervisor.take() {
+            // Wake it from its wait: joining a sleeping supervisor added up to one period to
+            // the end of every local job.
+            h.thread().unpark();
             let _ = h.join();
         }
     }
@@ -212,7 +215,9 @@ impl LocalWorkers {
 
 fn supervise(launch: &Launch, slots: &Mutex<Vec<Slot>>, stop: &AtomicBool, max_restarts: u32) {
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(200));
+        // Parked rather than asleep so that `stop_supervisor` can wake it at once; a spurious
+        // wake only checks the children early.
+        std::thread::park_timeout(Duration::from_millis(200));
         let Ok(mut slots) = slots.lock() else { return };
         if stop.load(Ordering::Relaxed) {
             return;

@@ -224,7 +224,19 @@ impl Splitter {
         }
     }
 
-    fn feed(&mut self, mut data: &[u8]) {
+    /// Feeds bytes the splitter must copy (a decoder's reused buffer).
+    fn feed(&mut self, data: &[u8]) {
+        self.feed_from(data, None);
+    }
+
+    /// Feeds a piece the splitter may keep: whole lines inside it become chunks that share
+    /// its memory, so only the lines that straddle piece borders are copied.
+    fn feed_piece(&mut self, piece: &Bytes) {
+        self.feed_from(piece, Some(piece));
+    }
+
+    /// `data` is `owner[..]` from some offset on, when there is an owner.
+    fn feed_from(&mut self, mut data: &[u8], owner: Option<&Bytes>) {
         while !data.is_empty() {
             match self.mode {
                 Mode::Done => return,
@@ -244,7 +256,8 @@ impl Splitter {
                     }
                 },
                 Mode::Lines => {
-                    self.feed_lines(data);
+                    let owned = owner.map(|o| (o, o.len() - data.len()));
+                    self.feed_lines(data, owned);
                     return;
                 }
             }
@@ -252,19 +265,21 @@ impl Splitter {
     }
 
     /// Consumes lines from `data` until it is used up or the shard's last line is complete.
-    fn feed_lines(&mut self, data: &[u8]) {
+    /// With `owned = Some((piece, base))`, `data` is `piece[base..]` and may be shared.
+    fn feed_lines(&mut self, data: &[u8], owned: Option<(&Bytes, usize)>) {
         // Bytes of the current line already in `buf` (only the first line here can have any).
         let mut carried = self.buf.len() - self.complete;
-        // `data[..appended]` is in `buf` or dropped; `data[appended..line_start]` holds
-        // `pending` whole lines not yet copied. Copying happens in bulk at flushes and at the
-        // end, one copy per piece rather than per line.
+        // `data[..appended]` is in `buf`, emitted or dropped; `data[appended..line_start]`
+        // holds `pending` whole lines not yet taken. Taking happens in bulk at flushes and at
+        // the end, one copy (or one shared slice) per piece rather than per line.
         let mut appended = 0usize;
         let mut line_start = 0usize;
         let mut pending = 0u64;
         for nl in memchr_iter(b'\n', data) {
+            let finishes_carried = carried > 0;
             if carried + (nl - line_start) > self.max_line {
                 self.drop_partial_if(carried > 0);
-                self.append_complete(&data[appended..line_start], pending);
+                self.take_lines(data, appended, line_start, pending, owned);
                 self.flush_complete();
                 self.record_overlong();
                 appended = nl + 1;
@@ -272,25 +287,33 @@ impl Splitter {
                 self.buf_offset = self.pos + appended as u64;
             } else {
                 pending += 1;
+                if finishes_carried && owned.is_some() {
+                    // The line begun in an earlier piece is whole: hand it out on its own so
+                    // the rest of this piece can be shared rather than copied after it.
+                    self.append_complete(&data[appended..nl + 1], pending);
+                    self.flush_complete();
+                    appended = nl + 1;
+                    pending = 0;
+                }
             }
             line_start = nl + 1;
             carried = 0;
             let nl_off = self.pos + nl as u64;
             if nl_off.saturating_add(1) >= self.end {
-                self.append_complete(&data[appended..line_start], pending);
+                self.take_lines(data, appended, line_start, pending, owned);
                 self.pos = nl_off + 1;
                 self.past_newline(nl_off);
                 return;
             }
             if self.buf.len() + (line_start - appended) >= self.chunk_bytes {
-                self.append_complete(&data[appended..line_start], pending);
+                self.take_lines(data, appended, line_start, pending, owned);
                 appended = line_start;
                 pending = 0;
                 self.flush_complete();
             }
         }
         // No more line ends: the tail is the start of a line.
-        self.append_complete(&data[appended..line_start], pending);
+        self.take_lines(data, appended, line_start, pending, owned);
         if carried + (data.len() - line_start) > self.max_line {
             self.drop_partial_if(carried > 0);
             self.flush_complete();
@@ -300,6 +323,33 @@ impl Splitter {
             self.buf.extend_from_slice(&data[line_start..]);
         }
         self.pos += data.len() as u64;
+    }
+
+    /// Takes the `count` whole lines `data[from..to]`: as a chunk sharing the piece's memory
+    /// when nothing waits in `buf` before them, else appended to `buf`.
+    fn take_lines(
+        &mut self,
+        data: &[u8],
+        from: usize,
+        to: usize,
+        count: u64,
+        owned: Option<(&Bytes, usize)>,
+    ) {
+        match owned {
+            Some((piece, base)) if self.buf.is_empty() && from < to => {
+                let len = (to - from) as u64;
+                let chunk = LineChunk {
+                    data: piece.slice(base + from..base + to),
+                    offset: self.buf_offset,
+                    first_line: self.next_line,
+                    eof_without_newline: false,
+                };
+                self.ready.push_back((chunk, count));
+                self.buf_offset += len;
+                self.next_line += count;
+            }
+            _ => self.append_complete(&data[from..to], count),
+        }
     }
 
     /// Drops the partial line at the end of `buf` when it is the overlong one. Otherwise that
@@ -591,7 +641,7 @@ impl ShardReader {
                 continue;
             }
             match self.next_plain_piece().await? {
-                Some(piece) => self.splitter.feed(&piece),
+                Some(piece) => self.splitter.feed_piece(&piece),
                 None => self.splitter.finish(),
             }
         }
@@ -969,7 +1019,16 @@ mod tests {
                 let mut rest = &file[from as usize..];
                 while !rest.is_empty() && !s.done() {
                     let n = rng.random_range(1..=rest.len().min(50));
-                    s.feed(&rest[..n]);
+                    // Both ways in: copied, and shared with the chunks (from an offset
+                    // inside a larger piece, as a store's stream may hand out).
+                    if rng.random_bool(0.5) {
+                        s.feed(&rest[..n]);
+                    } else {
+                        let pad = rng.random_range(0..3);
+                        let mut piece = vec![b'#'; pad];
+                        piece.extend_from_slice(&rest[..n]);
+                        s.feed_piece(&Bytes::from(piece).slice(pad..));
+                    }
                     rest = &rest[n..];
                 }
                 s.finish();

@@ -30,6 +30,19 @@ fn wait_serving(health: &str) {
     }
 }
 
+/// Waits until something accepts connections on `addr`: `archetype submit` does not wait for
+/// a coordinator that is still starting, and a loaded machine can take seconds to start one.
+fn wait_listening(addr: &str) {
+    let t = Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "nothing listens on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn scrape(addr: &str) -> String {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -418,6 +431,7 @@ fn sigterm_during_vae_training_checkpoints_mid_epoch_on_every_replica_and_exits(
         )
     };
     let mut workers: Vec<Proc> = vec![spawn_worker("worker-0"), spawn_worker("worker-1")];
+    wait_listening(&format!("127.0.0.1:{port}"));
     let cfg = tmp.path().join("job.toml");
     // Long enough that the signal lands inside training: many epochs, no early stopping.
     const EPOCHS: u64 = 150;

@@ -71,7 +71,25 @@ fn parse_device(s: &str) -> Result<DeviceKind, String> {
     }
 }
 
+/// Keeps freed memory in the process for the next phase instead of handing it back at once.
+/// Each stage allocates and drops vectors of millions of rows; with glibc's defaults every
+/// large one came back from the kernel as fresh pages, and the page faults and zeroing were
+/// about 6% of an ingest job's CPU after the read (measured: 2.21 -> 2.02 s on 20M events).
+/// The peak is unchanged: the memory retained is what the previous stage already used.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
+    unsafe {
+        // Allocations up to 32 MiB (glibc's maximum) come from the arenas, not fresh mmaps.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        // Free memory at the top of an arena stays until 1 GiB of it is free.
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
+}
+
 fn main() -> Result<()> {
+    tune_allocator();
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

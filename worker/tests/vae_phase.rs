@@ -22,8 +22,12 @@ fn vae_models_train_over_replicas_resume_and_beat_the_baselines() {
     let dir = tmp.path().join("data");
     let gen = GeneratorConfig {
         seed: 3,
-        events: 800_000,
-        users: Some(4_000),
+        // Large enough that the asserted margins (6-10% over the cluster chart at seeds 3-5)
+        // stand clear of the noise of which events the split holds out; at 4,000 users and
+        // 800k events (266 test users) the plain VAE and the cluster chart traded places
+        // when the split's draws changed.
+        events: 3_200_000,
+        users: Some(8_000),
         tracks: Some(3_000),
         archetypes: 4,
         ..GeneratorConfig::default()
@@ -31,9 +35,9 @@ fn vae_models_train_over_replicas_resume_and_beat_the_baselines() {
     generate(&gen, &dir, false).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut c = config(&dir, SplitProtocol::Events);
-    c.eval.heldout_fraction = 0.15;
+    c.eval.heldout_fraction = 0.2;
     c.eval.validation_users = 200;
-    c.eval.test_users = 400;
+    c.eval.test_users = 700;
     c.archetypes.enabled = true;
     c.archetypes.grid = false;
     c.archetypes.perplexity = 3.0;
@@ -147,9 +151,13 @@ fn vae_models_train_over_replicas_resume_and_beat_the_baselines() {
     eprintln!("NDCG@100 on {} test users:\n{table}", eval.users);
     // The generator plants what collaborative models can learn and charts cannot (artist
     // loyalty, a favourite genre per user) beside the archetypes' local music, so every VAE
-    // must beat the global and country charts; the paper-literal gate and concatenation must
-    // beat the plain VAE and the archetype's chart. The scaled gate (gate * mu at inference)
-    // trails here; it is reported, not asserted.
+    // must beat the global and country charts, and all but the scaled gates (gate * mu at
+    // inference, which trails here) the archetype's chart; concatenating the country must
+    // beat the plain VAE. The literal gates' lead over the plain VAE is reported, not
+    // asserted: on this data the input already tells the country through its local music,
+    // and over generator seeds 3-5 that lead ran from 4% to a tie. Where the input cannot
+    // tell the group, the vae crate's `context_beats_the_plain_vae_when_the_input_cannot_
+    // tell_the_group` asserts the gate's gain.
     let plain = ndcg(VAE_PLAIN);
     for name in &names {
         for mp in [MP_GLOBAL, MP_COUNTRY] {
@@ -161,7 +169,7 @@ fn vae_models_train_over_replicas_resume_and_beat_the_baselines() {
                 "{name} against {MP_CLUSTER}\n{table}"
             );
         }
-        if *name != VAE_PLAIN && !name.ends_with("scaled gate") {
+        if name.ends_with("concatenated") {
             assert!(ndcg(name) > plain, "{name} against {VAE_PLAIN}\n{table}");
         }
     }
