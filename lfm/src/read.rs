@@ -101,7 +101,8 @@ impl<'a> Iterator for LineIter<'a> {
 /// Reader settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadOptions {
-    /// About how many bytes of lines each chunk carries.
+    /// At most about how many bytes of lines each chunk carries. A plain file's chunks are
+    /// mostly slices of the pieces the store hands out, so they are smaller where those are.
     pub chunk_bytes: usize,
     /// Longer lines (without `\n`) are skipped and reported by [`ShardReader::take_overlong`].
     pub max_line_bytes: usize,
