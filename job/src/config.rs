@@ -169,6 +169,9 @@ pub struct IngestConfig {
     pub max_line_bytes: usize,
     /// Bytes fetched from the store per read.
     pub chunk_bytes: usize,
+    /// Memory-map local (`file://`) inputs rather than copy them into buffers: faster, but an
+    /// input truncated while the job reads it ends the worker with SIGBUS.
+    pub map_local_files: bool,
     /// Distinct (user, track) pairs a reader thread folds locally before it sends them on;
     /// bounds the pre-aggregation memory per thread.
     pub preagg_pairs: usize,
@@ -185,6 +188,7 @@ impl Default for IngestConfig {
             max_bad_fraction: 0.001,
             max_line_bytes: 1 << 20,
             chunk_bytes: 4 << 20,
+            map_local_files: true,
             preagg_pairs: 1 << 20,
             bad_row_samples: 5,
         }

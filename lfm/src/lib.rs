@@ -15,13 +15,16 @@
 //! 3. **Parsing** ([`parse`]): each line becomes a typed row ([`record`]) or a
 //!    [`error::RowError`] that says which kind of defect was found in which field. Bad rows are
 //!    counted and sampled by the caller; only failures to read an input at all
-//!    ([`error::InputError`]) stop a shard.
+//!    ([`error::InputError`]) stop a shard. Event chunks, the bulk of the input, are parsed a
+//!    chunk at a time by [`scan`], which finds line ends and field ends together and hands the
+//!    lines it declines to the same per-line parser.
 
 pub mod error;
 pub mod parquet_input;
 pub mod parse;
 pub mod read;
 pub mod record;
+pub mod scan;
 pub mod shard;
 
 pub use error::*;

@@ -583,7 +583,7 @@ pub fn run_phase(
     let ls = leader_state.clone();
     let row_group_rows = cfg.output.row_group_rows;
     let (rt2, root2) = (rt.clone(), root.clone());
-    let guards = timely::execute(config, move |worker| {
+    let guards = crate::cluster::execute(config, move |worker| {
         let w = worker.index();
         let input = read_share(&rt, &root, w, workers)?;
         let share = local.as_ref().map(|_| input.train.clone());

@@ -36,7 +36,7 @@ use std::time::Instant;
 use archetype_job::{open_url, JobConfig, JobLayout, StoreUrl};
 use archetype_lfm::parquet_input::read_event_row_groups;
 use archetype_lfm::parse::{
-    is_users_header, parse_artist_ref, parse_event, parse_track_ref, parse_user, TimeWindow,
+    is_users_header, parse_artist_ref, parse_track_ref, parse_user, TimeWindow,
 };
 use archetype_lfm::read::ReadOptions;
 use archetype_lfm::shard::{FileKind, ShardSpec};
@@ -53,7 +53,7 @@ use timely::dataflow::InputHandleVec;
 use timely::CommunicationConfig;
 use tokio::runtime::Handle;
 
-use crate::ingest::{for_each_line, is_parquet, sample, Stores};
+use crate::ingest::{for_each_event, for_each_line, is_parquet, sample, Stores, TextShard};
 use crate::outcome::{AggregateOutcome, BadRows, Progress};
 use crate::pairs::{PairAgg, RunFolder, UserPairs};
 use crate::split::{self, Split};
@@ -138,8 +138,10 @@ struct WorkerState {
     /// the track field holds the dense track_idx (monotone in the id, so order is kept).
     pairs: Vec<(u32, Vec<(u32, PairAgg)>)>,
     users: FxHashMap<u32, UserMsg>,
-    /// Tracks this worker owns that passed the track filter: id -> (filter plays, listeners).
-    owned_tracks: BTreeMap<u32, (u64, u64)>,
+    /// Tracks this worker owns that passed the track filter, ascending by id, with their
+    /// (filter plays, listeners). Sorted once: a tree built from a hash map's order cost
+    /// more than the filter itself.
+    owned_tracks: Vec<(u32, (u64, u64))>,
     /// Every kept track, from stage C on (then the names reader can drop the rest of the
     /// catalogue as it reads). One copy per process, shared by its threads.
     kept: Option<Arc<KeptTracks>>,
@@ -251,7 +253,7 @@ pub fn run_aggregation(
         worker: timely::WorkerConfig::default(),
     };
     let s2 = shared.clone();
-    let guards = timely::execute(config, move |worker| run_worker(worker, &s2))
+    let guards = crate::cluster::execute(config, move |worker| run_worker(worker, &s2))
         .map_err(AggregateError::Cluster)?;
     let mut merged = AggregateOutcome::default();
     let mut failures = Vec::new();
@@ -359,17 +361,16 @@ fn run_worker(
                             if let Some(cap) = cap.take() {
                                 let mut s = st.borrow_mut();
                                 s.outcome.add("tracks.seen", totals.len() as u64);
-                                for (t, (p, l)) in totals.drain() {
-                                    if filter.keep_all_tracks || p >= filter.min_track_les {
-                                        s.owned_tracks.insert(t, (p, l));
-                                    }
-                                }
+                                s.owned_tracks.extend(totals.drain().filter(|(_, (p, _))| {
+                                    filter.keep_all_tracks || *p >= filter.min_track_les
+                                }));
+                                s.owned_tracks.sort_unstable_by_key(|(t, _)| *t);
                                 let passed = s.owned_tracks.len() as u64;
                                 s.outcome.add("tracks.passed", passed);
                                 s.mark("track_filter");
                                 output
                                     .session(&cap)
-                                    .give_iterator(s.owned_tracks.keys().copied());
+                                    .give_iterator(s.owned_tracks.iter().map(|(t, _)| *t));
                             }
                         }
                     }
@@ -796,7 +797,7 @@ fn stage_c_select(
             })
             .clone(),
     };
-    s.owned_tracks.retain(|t, _| kt.index.contains_key(t));
+    s.owned_tracks.retain(|(t, _)| kt.index.contains_key(t));
     s.outcome.add("tracks.kept", s.owned_tracks.len() as u64);
     s.kept = Some(kt.clone());
     s.kept_countries = totals
@@ -1066,7 +1067,7 @@ fn stage_e_write(
     sh: &Shared,
 ) {
     let mut rows: Vec<TrackRow> = Vec::with_capacity(s.owned_tracks.len());
-    for (&t, &(fp, fl)) in &s.owned_tracks {
+    for &(t, (fp, fl)) in &s.owned_tracks {
         let Some(&idx) = s.kept.as_ref().and_then(|k| k.index.get(&t)) else {
             s.errors.push(format!("internal: track {t} lost its index"));
             continue;
@@ -1169,6 +1170,7 @@ fn read_inputs(
     let opts = ReadOptions {
         chunk_bytes: cfg.ingest.chunk_bytes,
         max_line_bytes: cfg.ingest.max_line_bytes,
+        map_local_files: cfg.ingest.map_local_files,
     };
     let window = TimeWindow {
         min: cfg.ingest.min_timestamp,
@@ -1189,12 +1191,14 @@ fn read_inputs(
         let mut batch: Vec<UserMsg> = Vec::new();
         let r = stores.for_shard(shard).and_then(|store| {
             for_each_line(
-                &shared.rt,
-                store,
-                shard,
-                &opts,
+                TextShard {
+                    rt: &shared.rt,
+                    store,
+                    shard,
+                    opts: &opts,
+                    progress,
+                },
                 &mut shard_bad,
-                progress,
                 |line| {
                     *counts.entry("users.rows").or_default() += 1;
                     if line.offset == 0 && is_users_header(line.bytes) {
@@ -1250,23 +1254,24 @@ fn read_inputs(
             })
         } else {
             stores.for_shard(shard).and_then(|store| {
-                for_each_line(
-                    &shared.rt,
-                    store,
-                    shard,
-                    &opts,
+                for_each_event(
+                    TextShard {
+                        rt: &shared.rt,
+                        store,
+                        shard,
+                        opts: &opts,
+                        progress,
+                    },
+                    window,
                     &mut shard_bad,
-                    progress,
-                    |line| {
-                        let e = parse_event(line.bytes, window)?;
+                    |e| {
                         accepted += 1;
-                        fold.add(&e);
+                        fold.add(e);
                         if fold.held() >= cap {
                             flush(&mut fold, pairs_in);
                             // Let the exchange drain so buffers stay bounded.
                             worker.step();
                         }
-                        Ok(())
                     },
                 )
             })
@@ -1317,6 +1322,7 @@ fn read_names(
     let opts = ReadOptions {
         chunk_bytes: cfg.ingest.chunk_bytes,
         max_line_bytes: cfg.ingest.max_line_bytes,
+        map_local_files: cfg.ingest.map_local_files,
     };
     let mut stores = Stores::default();
     let mut bad = BadRows::new(cfg.ingest.bad_row_samples);
@@ -1334,12 +1340,14 @@ fn read_names(
         let mut artists: Vec<(u32, String)> = Vec::new();
         let r = stores.for_shard(shard).and_then(|store| {
             for_each_line(
-                &shared.rt,
-                store,
-                shard,
-                &opts,
+                TextShard {
+                    rt: &shared.rt,
+                    store,
+                    shard,
+                    opts: &opts,
+                    progress,
+                },
                 &mut shard_bad,
-                progress,
                 |line| {
                     if kind == FileKind::Tracks {
                         let (t, name, a) = parse_track_ref(line.bytes)?;

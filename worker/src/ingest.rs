@@ -8,9 +8,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use archetype_lfm::read::{open_shard, Line, ReadOptions, ShardReader};
+use archetype_lfm::parse::TimeWindow;
+use archetype_lfm::read::{open_shard, Line, LineChunk, ReadOptions, ShardReader};
+use archetype_lfm::scan;
 use archetype_lfm::shard::{Encoding, ShardSpec};
-use archetype_lfm::{BadRowKind, BadRowSample, InputError, RowError};
+use archetype_lfm::{BadRowKind, BadRowSample, InputError, ListeningEvent, RowError};
 use object_store::ObjectStore;
 use tokio::runtime::Handle;
 
@@ -59,34 +61,89 @@ pub fn sample(shard: &ShardSpec, offset: u64, shard_line: u64, err: RowError) ->
     }
 }
 
+/// A text shard to read, and where to read it from.
+pub struct TextShard<'a> {
+    pub rt: &'a Handle,
+    pub store: Arc<dyn ObjectStore>,
+    pub shard: &'a ShardSpec,
+    pub opts: &'a ReadOptions,
+    pub progress: &'a Progress,
+}
+
 /// Reads every line of a text shard, handing each to `on_line`; a line it rejects is counted
 /// and sampled. A rejected last line without a line end is counted as `truncated_last_line`.
 /// Returns the number of lines in the shard.
 pub fn for_each_line<F>(
-    rt: &Handle,
-    store: Arc<dyn ObjectStore>,
-    shard: &ShardSpec,
-    opts: &ReadOptions,
+    src: TextShard<'_>,
     bad: &mut BadRows,
-    progress: &Progress,
     mut on_line: F,
 ) -> Result<u64, InputError>
 where
     F: FnMut(&Line<'_>) -> Result<(), RowError>,
 {
+    let shard = src.shard;
+    for_each_chunk(src, bad, |chunk, bad| {
+        let mut rejected = 0;
+        for line in chunk.lines() {
+            if let Err(err) = on_line(&line) {
+                rejected += 1;
+                record(bad, shard, &line, err);
+            }
+        }
+        rejected
+    })
+}
+
+/// Reads a shard of the events file, handing each accepted event to `on_event`; rejected lines
+/// are counted and sampled as in [`for_each_line`]. Returns the number of lines in the shard.
+pub fn for_each_event<F>(
+    src: TextShard<'_>,
+    window: TimeWindow,
+    bad: &mut BadRows,
+    mut on_event: F,
+) -> Result<u64, InputError>
+where
+    F: FnMut(&ListeningEvent),
+{
+    let shard = src.shard;
+    for_each_chunk(src, bad, |chunk, bad| {
+        let mut rejected = 0;
+        scan::events(chunk, window, &mut on_event, |line, err| {
+            rejected += 1;
+            record(bad, shard, line, err);
+        });
+        rejected
+    })
+}
+
+fn record(bad: &mut BadRows, shard: &ShardSpec, line: &Line<'_>, mut err: RowError) {
+    if line.last_without_newline {
+        err.kind = BadRowKind::TruncatedLastLine;
+    }
+    bad.record(sample(shard, line.offset, line.shard_line, err));
+}
+
+/// Streams a text shard chunk by chunk; `on_chunk` returns how many of the chunk's lines it
+/// rejected (and recorded). Lines the reader set aside as too long are recorded here.
+fn for_each_chunk<F>(
+    src: TextShard<'_>,
+    bad: &mut BadRows,
+    mut on_chunk: F,
+) -> Result<u64, InputError>
+where
+    F: FnMut(&LineChunk, &mut BadRows) -> u64,
+{
+    let TextShard {
+        rt,
+        store,
+        shard,
+        opts,
+        progress,
+    } = src;
     let mut reader = rt.block_on(open_shard(store, shard, *opts))?;
     let mut last_bytes = 0;
     while let Some(chunk) = rt.block_on(reader.next_chunk())? {
-        let mut rejected = 0;
-        for line in chunk.lines() {
-            if let Err(mut err) = on_line(&line) {
-                if line.last_without_newline {
-                    err.kind = BadRowKind::TruncatedLastLine;
-                }
-                rejected += 1;
-                bad.record(sample(shard, line.offset, line.shard_line, err));
-            }
-        }
+        let mut rejected = on_chunk(&chunk, bad);
         rejected += record_overlong(&mut reader, shard, bad);
         Progress::add(&progress.rows_rejected, rejected);
         let now = reader.bytes_read();

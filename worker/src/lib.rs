@@ -9,7 +9,8 @@
 //!    parses rows, counts and samples bad ones; [`pairs`] folds each user's run of events into
 //!    (user, track) partial aggregates before anything is exchanged, and keeps them per user at
 //!    the user's owner.
-//! 3. [`dataflow`] runs the timely dataflow over all members and threads: pairs and users meet
+//! 3. [`dataflow`] runs the timely dataflow over all members and threads (the members connect
+//!    through [`cluster`], as they do again for every later phase): pairs and users meet
 //!    at the worker owning the user; track totals at the worker owning the track; the paper's
 //!    filters; dense indices ordered by original id; [`split`] picks the validation and test
 //!    users and splits their interactions into input and target; and the output tables.
@@ -32,6 +33,7 @@
 
 pub mod als;
 pub mod archetypes;
+pub mod cluster;
 pub mod context;
 pub mod dataflow;
 pub mod device;

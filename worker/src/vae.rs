@@ -552,7 +552,7 @@ pub fn run_phase(
     let config = timely_config(phase.process_index, &phase.peers, phase.threads);
     let summary: Arc<Mutex<Option<VaeModels>>> = Arc::new(Mutex::new(None));
     let out = summary.clone();
-    let guards = timely::execute(config, move |worker| {
+    let guards = crate::cluster::execute(config, move |worker| {
         let w = worker.index();
         let mut coll = TimelyCollective::new(worker);
         let mut models = VaeModels {
