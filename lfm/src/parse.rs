@@ -273,7 +273,7 @@ fn non_digits(v: u64) -> u64 {
 
 /// Value of the 8 digits in `v` (first digit in the lowest byte), each byte already minus '0'.
 #[inline(always)]
-fn swar8(v: u64) -> u64 {
+pub(crate) fn swar8(v: u64) -> u64 {
     let v = (v.wrapping_mul(10)).wrapping_add(v >> 8);
     let v = ((v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32)))
         .wrapping_add(((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32)));

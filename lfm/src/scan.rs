@@ -16,7 +16,7 @@
 use memchr::memchr;
 
 use crate::error::RowError;
-use crate::parse::{parse_event, TimeWindow};
+use crate::parse::{parse_event, swar8, TimeWindow};
 use crate::read::{Line, LineChunk};
 use crate::record::ListeningEvent;
 
@@ -287,16 +287,6 @@ fn field(w: &[u8; READ], start: usize, len: usize) -> u64 {
             head * 100 + d8 * 10 + d9
         }
     }
-}
-
-/// Value of the 8 digits in `v` (first digit in the lowest byte), each byte already minus '0'.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-#[inline(always)]
-fn swar8(v: u64) -> u64 {
-    let v = (v.wrapping_mul(10)).wrapping_add(v >> 8);
-    let v = ((v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32)))
-        .wrapping_add(((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32)));
-    v >> 32
 }
 
 /// The fast loop, shared by the instruction sets: it runs while a whole read fits in the
