@@ -273,7 +273,7 @@ fn non_digits(v: u64) -> u64 {
 
 /// Value of the 8 digits in `v` (first digit in the lowest byte), each byte already minus '0'.
 #[inline(always)]
-pub(crate) fn swar8(v: u64) -> u64 {
+fn swar8(v: u64) -> u64 {
     let v = (v.wrapping_mul(10)).wrapping_add(v >> 8);
     let v = ((v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32)))
         .wrapping_add(((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32)));
@@ -282,7 +282,7 @@ pub(crate) fn swar8(v: u64) -> u64 {
 
 /// Value of the first `len` (1..=8) digit bytes of `v`.
 #[inline(always)]
-fn swar_prefix(v: u64, len: usize) -> u64 {
+pub(crate) fn swar_prefix(v: u64, len: usize) -> u64 {
     let digits = v.wrapping_sub(0x3030_3030_3030_3030);
     // Move the digits to the top; the zero bytes below them read as leading zeros.
     swar8(digits << (8 * (8 - len)))

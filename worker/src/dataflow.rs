@@ -1142,6 +1142,22 @@ fn finish_writes(s: &mut WorkerState, rt: &Handle) {
     }
 }
 
+/// A text shard read through this thread's store for its URL.
+fn text_shard<'a>(
+    shared: &'a Shared,
+    stores: &mut Stores,
+    shard: &'a ShardSpec,
+    opts: &'a ReadOptions,
+) -> Result<TextShard<'a>, InputError> {
+    Ok(TextShard {
+        rt: &shared.rt,
+        store: stores.for_shard(shard)?,
+        shard,
+        opts,
+        progress: &shared.progress,
+    })
+}
+
 fn next_shard(shared: &Shared, kind: FileKind) -> Option<&ShardSpec> {
     let slot = kind_slot(kind);
     let i = shared.cursors[slot].fetch_add(1, Ordering::Relaxed);
@@ -1189,32 +1205,22 @@ fn read_inputs(
         }
         let mut shard_bad = BadRows::new(cfg.ingest.bad_row_samples);
         let mut batch: Vec<UserMsg> = Vec::new();
-        let r = stores.for_shard(shard).and_then(|store| {
-            for_each_line(
-                TextShard {
-                    rt: &shared.rt,
-                    store,
-                    shard,
-                    opts: &opts,
-                    progress,
-                },
-                &mut shard_bad,
-                |line| {
-                    *counts.entry("users.rows").or_default() += 1;
-                    if line.offset == 0 && is_users_header(line.bytes) {
-                        *counts.entry("users.header").or_default() += 1;
-                        return Ok(());
-                    }
-                    let row = parse_user(line.bytes)?;
-                    batch.push(UserMsg {
-                        row,
-                        offset: line.offset,
-                        shard: shard.id,
-                        shard_line: line.shard_line,
-                    });
-                    Ok(())
-                },
-            )
+        let r = text_shard(shared, &mut stores, shard, &opts).and_then(|src| {
+            for_each_line(src, &mut shard_bad, |line| {
+                *counts.entry("users.rows").or_default() += 1;
+                if line.offset == 0 && is_users_header(line.bytes) {
+                    *counts.entry("users.header").or_default() += 1;
+                    return Ok(());
+                }
+                let row = parse_user(line.bytes)?;
+                batch.push(UserMsg {
+                    row,
+                    offset: line.offset,
+                    shard: shard.id,
+                    shard_line: line.shard_line,
+                });
+                Ok(())
+            })
         });
         match r {
             Ok(lines) => shard_lines.push((shard.id, lines)),
@@ -1253,27 +1259,16 @@ fn read_inputs(
                 }
             })
         } else {
-            stores.for_shard(shard).and_then(|store| {
-                for_each_event(
-                    TextShard {
-                        rt: &shared.rt,
-                        store,
-                        shard,
-                        opts: &opts,
-                        progress,
-                    },
-                    window,
-                    &mut shard_bad,
-                    |e| {
-                        accepted += 1;
-                        fold.add(e);
-                        if fold.held() >= cap {
-                            flush(&mut fold, pairs_in);
-                            // Let the exchange drain so buffers stay bounded.
-                            worker.step();
-                        }
-                    },
-                )
+            text_shard(shared, &mut stores, shard, &opts).and_then(|src| {
+                for_each_event(src, window, &mut shard_bad, |e| {
+                    accepted += 1;
+                    fold.add(e);
+                    if fold.held() >= cap {
+                        flush(&mut fold, pairs_in);
+                        // Let the exchange drain so buffers stay bounded.
+                        worker.step();
+                    }
+                })
             })
         };
         match r {
@@ -1338,30 +1333,20 @@ fn read_names(
         let mut shard_bad = BadRows::new(cfg.ingest.bad_row_samples);
         let mut tracks: Vec<(u32, String, u32)> = Vec::new();
         let mut artists: Vec<(u32, String)> = Vec::new();
-        let r = stores.for_shard(shard).and_then(|store| {
-            for_each_line(
-                TextShard {
-                    rt: &shared.rt,
-                    store,
-                    shard,
-                    opts: &opts,
-                    progress,
-                },
-                &mut shard_bad,
-                |line| {
-                    if kind == FileKind::Tracks {
-                        let (t, name, a) = parse_track_ref(line.bytes)?;
-                        if kept.index.contains_key(&t) {
-                            tracks.push((t, name.to_owned(), a));
-                        }
-                    } else {
-                        let (a, name) = parse_artist_ref(line.bytes)?;
-                        artists.push((a, name.to_owned()));
+        let r = text_shard(shared, &mut stores, shard, &opts).and_then(|src| {
+            for_each_line(src, &mut shard_bad, |line| {
+                if kind == FileKind::Tracks {
+                    let (t, name, a) = parse_track_ref(line.bytes)?;
+                    if kept.index.contains_key(&t) {
+                        tracks.push((t, name.to_owned(), a));
                     }
-                    accepted += 1;
-                    Ok(())
-                },
-            )
+                } else {
+                    let (a, name) = parse_artist_ref(line.bytes)?;
+                    artists.push((a, name.to_owned()));
+                }
+                accepted += 1;
+                Ok(())
+            })
         });
         match r {
             Ok(lines) => shard_lines.push((shard.id, lines)),
