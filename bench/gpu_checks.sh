@@ -3,13 +3,7 @@
 # `device` tool), which has CUDA, nvcc and Python but no Rust: build here, carry, run there.
 #
 # Here:
-#   cargo test -p archetype-kernels -p archetype-vae -p archetype-als --no-run --message-format=json \
-#     | bench/gpu_test_binaries.py > target/gpu-tests.txt
-#   cargo build --release -p archetype-kernels --example gemm_peak -p archetype-vae --example vae_bench
-#   rm -rf target/gpu && mkdir -p target/gpu/tests target/gpu/bin
-#   xargs -a target/gpu-tests.txt cp -t target/gpu/tests
-#   cp target/release/examples/{gemm_peak,vae_bench} target/gpu/bin && strip target/gpu/*/*
-#   (the carry limit is 64 MiB in all; stripped, each binary is a few MiB)
+#   bash bench/gpu_bundle.sh        (builds, strips and lists target/gpu; under the 64 MiB carry)
 # There (run with carry ["target/gpu"]):
 #   bash bench/gpu_checks.sh target/gpu
 #
@@ -26,11 +20,21 @@ for d in /usr/local/cuda/lib64 /usr/local/nvidia/lib64 \
   $(python3 -c 'import nvidia, os; [print(os.path.join(p, s, "lib")) for p in nvidia.__path__ for s in os.listdir(p)]' 2>/dev/null); do
   [ -d "$d" ] && LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 done
+# NCCL: cudarc loads libnccl.so, which packages ship only as libnccl.so.2; link it in a folder
+# of our own. Found: the NCCL test must run (ARCHETYPE_REQUIRE_NCCL=1); not found: say so.
+nccl2=$( (ldconfig -p 2>/dev/null | awk '$1 == "libnccl.so.2" { print $NF; exit }';
+  IFS=:; for d in $LD_LIBRARY_PATH; do ls "$d"/libnccl.so.2 2>/dev/null; done) | head -n 1)
+if [ -n "$nccl2" ]; then
+  mkdir -p /tmp/archetype-nccl && ln -sf "$nccl2" /tmp/archetype-nccl/libnccl.so
+  LD_LIBRARY_PATH="/tmp/archetype-nccl:$LD_LIBRARY_PATH"
+  export ARCHETYPE_REQUIRE_NCCL=1
+fi
 export LD_LIBRARY_PATH
 rc=0
 {
   echo "== $(date -u +%FT%TZ)"
   nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv 2>&1
+  echo "libnccl.so.2: ${nccl2:-not found (the NCCL test reports itself as not run)}"
   for t in "$dir"/tests/*; do
     [ -x "$t" ] || continue
     echo "== test $(basename "$t")"
@@ -44,7 +48,7 @@ rc=0
   fi
   if [ -x "$dir/bin/vae_bench" ]; then
     echo "== VAE epochs on the GPU, the paper's sizes (122,442 tracks, 1200/600)"
-    for gemm in f32 tf32; do
+    for gemm in f32 tf32 bf16; do
       VAE_BENCH_BIN="$dir/bin/vae_bench" ARCHETYPE_DEVICE=cuda ARCHETYPE_GEMM=$gemm \
         python3 bench/vae_vs_torch.py 20000 122442 2000000 --hidden 1200 --latent 600 \
         --epochs 2 --replicas 1 --torch-input none || rc=1

@@ -41,7 +41,12 @@ pub struct Registry {
     /// Progress reports received since start, by worker id: what a load test checks against
     /// what its workers sent.
     pub reports_received: HashMap<String, u64>,
+    /// Values published through `Rendezvous`, by "group\u{0}name".
+    pub rendezvous: HashMap<String, Vec<u8>>,
 }
+
+/// Largest value `Rendezvous` keeps: it is for ids and addresses, not data.
+pub const RENDEZVOUS_MAX_BYTES: usize = 4096;
 
 /// Shared between the gRPC service and the job runner.
 #[derive(Clone)]
@@ -51,6 +56,8 @@ pub struct CoordinatorState {
     pub tasks_changed: Arc<Notify>,
     /// Wakes the job runner when a worker registers or a result arrives.
     pub events: Arc<Notify>,
+    /// Wakes members waiting in `Rendezvous` when a value is published.
+    pub rendezvous_changed: Arc<Notify>,
     pub heartbeat_ms: u64,
     pub lease_ms: u64,
     /// Where `serve --journal` records the jobs it accepts (see [`crate::journal`]).
@@ -67,6 +74,7 @@ impl CoordinatorState {
             inner: Arc::default(),
             tasks_changed: Arc::new(Notify::new()),
             events: Arc::new(Notify::new()),
+            rendezvous_changed: Arc::new(Notify::new()),
             heartbeat_ms,
             lease_ms,
             journal: None,
@@ -137,6 +145,7 @@ impl CoordinatorState {
         reg.results.retain(|t, _| !t.starts_with(&prefix));
         reg.progress.retain(|t, _| !t.starts_with(&prefix));
         reg.aborted.retain(|t, _| !t.starts_with(&prefix));
+        reg.rendezvous.retain(|k, _| !k.starts_with(&prefix));
     }
 
     pub fn shutdown(&self) {
@@ -396,6 +405,76 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
             .cloned()
             .map(Response::new)
             .ok_or_else(|| Status::not_found(format!("no job {id}")))
+    }
+
+    async fn rendezvous(
+        &self,
+        request: Request<v1::RendezvousRequest>,
+    ) -> Result<Response<v1::RendezvousReply>, Status> {
+        let req = request.into_inner();
+        if req.group.is_empty() || req.name.is_empty() || req.name.contains('\0') {
+            return Err(Status::invalid_argument(
+                "a rendezvous needs a group and a name",
+            ));
+        }
+        let key = format!("{}\0{}", req.group, req.name);
+        if let Some(value) = req.value {
+            if value.len() > RENDEZVOUS_MAX_BYTES {
+                return Err(Status::invalid_argument(format!(
+                    "a rendezvous value of {} bytes (at most {RENDEZVOUS_MAX_BYTES})",
+                    value.len()
+                )));
+            }
+            let mut reg = self.state.lock();
+            touch(&mut reg, &req.worker_id)?;
+            match reg.rendezvous.get(&key) {
+                Some(old) if *old != value => {
+                    return Err(Status::failed_precondition(format!(
+                        "{} of {} was already published with other bytes",
+                        req.name, req.group
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    reg.rendezvous.insert(key, value.clone());
+                }
+            }
+            drop(reg);
+            self.state.rendezvous_changed.notify_waiters();
+            return Ok(Response::new(v1::RendezvousReply { value: Some(value) }));
+        }
+        let deadline = Instant::now() + Duration::from_millis(req.wait_ms.min(30_000));
+        loop {
+            let notified = self.state.rendezvous_changed.notified();
+            {
+                let mut reg = self.state.lock();
+                touch(&mut reg, &req.worker_id)?;
+                if let Some(v) = reg.rendezvous.get(&key) {
+                    return Ok(Response::new(v1::RendezvousReply {
+                        value: Some(v.clone()),
+                    }));
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Response::new(v1::RendezvousReply { value: None }));
+            }
+            let _ = tokio::time::timeout(deadline - now, notified).await;
+        }
+    }
+}
+
+/// A rendezvous call renews the caller's lease (a member blocked waiting is alive); an
+/// unknown caller is told so, as in `NextTask`.
+fn touch(reg: &mut Registry, worker_id: &str) -> Result<(), Status> {
+    match reg.workers.get_mut(worker_id) {
+        Some(w) => {
+            w.last_seen = Instant::now();
+            Ok(())
+        }
+        None => Err(Status::not_found(format!(
+            "worker {worker_id} is not registered (lease expired?)"
+        ))),
     }
 }
 

@@ -84,14 +84,33 @@ impl Default for PromotionConfig {
 
 /// Where the training phases compute. Each worker resolves `device` for itself (a worker's
 /// `--device` overrides it), so one job can mix GPU and CPU nodes.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ComputeConfig {
     /// `auto` (CUDA where the libraries and a GPU are found, else the CPU with the reason
     /// logged), `cuda` (fail without one) or `cpu`.
     pub device: DeviceKind,
-    /// cuBLAS GEMMs in `f32` (the CPU's maths) or on `tf32` tensor cores.
+    /// cuBLAS GEMMs in `f32` (the CPU's maths), on `tf32` tensor cores, or on `bf16` tensor
+    /// cores (f32 buffers, operands rounded to bf16 inside cuBLAS).
     pub gemm: GemmKind,
+    /// MiB of gradient per NCCL all-reduce call when replicas train on GPUs: the backward pass
+    /// hands the all-reduce its finished layers in buckets of this size.
+    #[serde(default = "default_nccl_bucket_mib")]
+    pub nccl_bucket_mib: usize,
+}
+
+fn default_nccl_bucket_mib() -> usize {
+    25
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        ComputeConfig {
+            device: DeviceKind::default(),
+            gemm: GemmKind::default(),
+            nccl_bucket_mib: default_nccl_bucket_mib(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +128,7 @@ pub enum GemmKind {
     #[default]
     F32,
     Tf32,
+    Bf16,
 }
 
 fn default_name() -> String {
@@ -932,6 +952,28 @@ mod tests {
         assert_eq!(c.filter.min_country_users, 25);
         assert!(c.filter.require_country);
         assert_eq!(c.cluster.workers, 2);
+    }
+
+    #[test]
+    fn compute_section_reads_every_gemm_and_the_nccl_bucket() {
+        let c = JobConfig::from_toml(MINIMAL).unwrap();
+        assert_eq!(c.compute.gemm, GemmKind::F32);
+        assert_eq!(c.compute.nccl_bucket_mib, 25);
+        for (text, want) in [
+            ("f32", GemmKind::F32),
+            ("tf32", GemmKind::Tf32),
+            ("bf16", GemmKind::Bf16),
+        ] {
+            let o = vec![
+                format!("compute.gemm=\"{text}\""),
+                "compute.nccl_bucket_mib=8".into(),
+            ];
+            let c = JobConfig::from_toml_with(MINIMAL, "t", &o).unwrap();
+            assert_eq!((c.compute.gemm, c.compute.nccl_bucket_mib), (want, 8));
+        }
+        let e =
+            JobConfig::from_toml(&format!("{MINIMAL}\n[compute]\ngemm = \"fp8\"\n")).unwrap_err();
+        assert!(e.to_string().contains("fp8"), "{e}");
     }
 
     #[test]

@@ -25,7 +25,7 @@ fn main() -> Result<(), Error> {
         .transpose()?
         .unwrap_or(10);
     let cache = PtxCache::new(default_cache_dir());
-    for precision in [GemmPrecision::F32, GemmPrecision::Tf32] {
+    for precision in [GemmPrecision::F32, GemmPrecision::Tf32, GemmPrecision::Bf16] {
         let d = CudaDevice::open(0, &cache, precision)?;
         // (m, k, n, a transposed, b transposed, what)
         let shapes = [

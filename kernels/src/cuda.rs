@@ -16,6 +16,7 @@ pub use cudarc;
 pub mod compile;
 pub mod device;
 pub mod libraries;
+pub mod nccl;
 pub mod sources;
 
 use std::path::PathBuf;
@@ -35,6 +36,8 @@ pub enum CudaError {
     Driver(#[from] cudarc::driver::DriverError),
     #[error("cuBLAS: {0}")]
     Blas(#[from] cudarc::cublas::result::CublasError),
+    #[error("NCCL: {0}")]
+    Nccl(String),
     #[error("{op}: {what}")]
     Shape { op: &'static str, what: String },
     #[error("PTX cache {path}: {source}")]

@@ -147,6 +147,42 @@ fn gemm_matches_faer_in_every_transpose_and_tf32_stays_within_its_bound() {
     .unwrap();
     // TF32 keeps 10 mantissa bits of each product's inputs: ~1e-3 relative per term.
     assert_close("gemm tf32", &tf32.download(&dc).unwrap(), &want, 5e-3);
+    // BF16 keeps 7 (a 2^-9 rounding per input), through cublasGemmEx on the same f32
+    // buffers; the transposed and accumulating call is the one the backward pass makes.
+    let bf16 = CudaDevice::open(0, &PtxCache::new(default_cache_dir()), GemmPrecision::Bf16)
+        .expect("bf16 device");
+    let c0 = random(&mut rng, k * k, -1.0, 1.0);
+    let mut want_t = c0.clone();
+    cpu::dense::gemm(
+        &mut want_t,
+        Operand::new(&a, m, k).t(),
+        Operand::new(&a, m, k),
+        true,
+    );
+    let (da, db) = (bf16.upload(&a).unwrap(), bf16.upload(&b).unwrap());
+    let mut dc = bf16.zeros::<f32>(m * n).unwrap();
+    bf16.gemm(
+        &mut dc,
+        DevOperand::new(&da, m, k),
+        DevOperand::new(&db, k, n),
+        false,
+    )
+    .unwrap();
+    assert_close("gemm bf16", &bf16.download(&dc).unwrap(), &want, 4e-2);
+    let mut dct = bf16.upload(&c0).unwrap();
+    bf16.gemm(
+        &mut dct,
+        DevOperand::new(&da, m, k).t(),
+        DevOperand::new(&da, m, k),
+        true,
+    )
+    .unwrap();
+    assert_close(
+        "gemm bf16 a^T a + c",
+        &bf16.download(&dct).unwrap(),
+        &want_t,
+        4e-2,
+    );
 }
 
 #[test]

@@ -10,8 +10,8 @@
 //! with `REPLICAS` data-parallel replicas on threads (rayon threads set by
 //! `RAYON_NUM_THREADS`), validates NDCG@100 after every epoch, and prints one JSON line: the
 //! seconds of each epoch (training only, validation apart), the validation NDCG@100 of each,
-//! and the parameter count. `ARCHETYPE_DEVICE=cuda` trains on GPU 0 (`ARCHETYPE_GEMM=tf32` for
-//! TF32 GEMMs) and adds users per second to the line.
+//! and the parameter count. `ARCHETYPE_DEVICE=cuda` trains on GPU 0 (`ARCHETYPE_GEMM=tf32` or
+//! `bf16` for tensor-core GEMMs) and adds users per second to the line.
 
 use std::path::Path;
 use std::time::Instant;
@@ -83,10 +83,10 @@ fn train<C: Collective>(
     if std::env::var("ARCHETYPE_DEVICE").is_ok_and(|d| d == "cuda") {
         use archetype_kernels::cuda::compile::{default_cache_dir, PtxCache};
         use archetype_kernels::cuda::device::{CudaDevice, GemmPrecision};
-        let precision = if std::env::var("ARCHETYPE_GEMM").is_ok_and(|g| g == "tf32") {
-            GemmPrecision::Tf32
-        } else {
-            GemmPrecision::F32
+        let precision = match std::env::var("ARCHETYPE_GEMM").as_deref() {
+            Ok("tf32") => GemmPrecision::Tf32,
+            Ok("bf16") => GemmPrecision::Bf16,
+            _ => GemmPrecision::F32,
         };
         let dev = CudaDevice::open(0, &PtxCache::new(default_cache_dir()), precision)?;
         t.use_device(std::sync::Arc::new(dev))?;

@@ -12,6 +12,7 @@ use archetype_kernels::cpu::latent::GateMode;
 use archetype_kernels::cpu::sparse::{transpose, CsrRef};
 use archetype_kernels::cuda::cudarc::driver::{CudaSlice, CudaView};
 use archetype_kernels::cuda::device::{CudaDevice, DevCsr, DevOperand};
+use archetype_kernels::cuda::nccl::GradientReducer;
 use archetype_kernels::cuda::CudaError;
 
 use crate::data::Batch;
@@ -24,6 +25,41 @@ impl From<CudaError> for VaeError {
         VaeError::Device(e.to_string())
     }
 }
+
+/// The tensors whose gradients are final after each stage of the backward pass, from the
+/// output layer down; each stage is a suffix of the parameter layout
+/// ([`params::Layout::suffix_start`]), which an overlapped all-reduce sums while the layers
+/// below are computed. The encoder's input layer (the largest with the output layer) is
+/// summed by the reducer's finish.
+pub const BACKWARD_STAGES: [&[&str]; 4] = [
+    &[params::DEC2_W, params::DEC2_B],
+    &[
+        params::DEC2_W,
+        params::DEC2_B,
+        params::DEC1_W,
+        params::DEC1_B,
+    ],
+    &[
+        params::DEC2_W,
+        params::DEC2_B,
+        params::DEC1_W,
+        params::DEC1_B,
+        params::GATE_W,
+        params::GATE_B,
+    ],
+    &[
+        params::DEC2_W,
+        params::DEC2_B,
+        params::DEC1_W,
+        params::DEC1_B,
+        params::GATE_W,
+        params::GATE_B,
+        params::MU_W,
+        params::MU_B,
+        params::LV_W,
+        params::LV_B,
+    ],
+];
 
 /// Device buffers of one batch's activations, grown to the largest batch seen and used
 /// through views of the current batch's size.
@@ -305,7 +341,43 @@ impl GpuModel {
         scale: f32,
         grads: &mut CudaSlice<f32>,
     ) -> Result<LossSums, VaeError> {
+        self.loss_and_gradient_reduced(w, batch, beta, scale, grads, None)
+    }
+
+    /// [`GpuModel::loss_and_gradient`] with the gradient summed over the replicas by
+    /// `reducer` as the backward pass finishes each stage ([`BACKWARD_STAGES`]): on return
+    /// the device's stream is ordered after the last bucket, so `grads` holds the sums for
+    /// whatever is queued next (the Adam step). `grads` must be zero on entry, as the sum
+    /// adds every replica's buffer whole.
+    pub fn loss_and_gradient_reduced(
+        &mut self,
+        w: &CudaSlice<f32>,
+        batch: &Batch,
+        beta: f32,
+        scale: f32,
+        grads: &mut CudaSlice<f32>,
+        mut reducer: Option<&mut GradientReducer>,
+    ) -> Result<LossSums, VaeError> {
         self.model.check_training(w.len(), grads.len(), batch)?;
+        let mut stages = Vec::with_capacity(BACKWARD_STAGES.len());
+        for stage in BACKWARD_STAGES {
+            stages.push(
+                self.model
+                    .layout
+                    .suffix_start(stage)
+                    .map_err(VaeError::Shape)?,
+            );
+        }
+        if let Some(r) = reducer.as_deref_mut() {
+            r.begin(grads.len());
+        }
+        let mut ready = |grads: &CudaSlice<f32>, stage: usize| -> Result<(), CudaError> {
+            match reducer.as_deref_mut() {
+                Some(r) if stage < stages.len() => r.ready(grads, stages[stage]),
+                Some(r) => r.finish(grads),
+                None => Ok(()),
+            }
+        };
         let b = batch.rows;
         let db = self.upload_batch(batch, true)?;
         self.forward(w, &db, b)?;
@@ -343,6 +415,7 @@ impl GpuModel {
                 true,
             )?;
             d.column_sums(&dl, &mut grads.slice_mut(g(params::DEC2_B)))?;
+            ready(grads, 0)?;
             let w4 = wv(params::DEC2_W);
             d.gemm(
                 &mut dh2.slice_mut(..b * h),
@@ -360,6 +433,7 @@ impl GpuModel {
                 true,
             )?;
             d.column_sums(&dh2v, &mut grads.slice_mut(g(params::DEC1_B)))?;
+            ready(grads, 1)?;
             let w3 = wv(params::DEC1_W);
             d.gemm(
                 &mut dz.slice_mut(..b * l),
@@ -413,6 +487,7 @@ impl GpuModel {
                 )?;
                 d.column_sums(&dgv, &mut grads.slice_mut(g(params::GATE_B)))?;
             }
+            ready(grads, 2)?;
             let h1v = h1.slice(..b * h);
             for (wn, bn, dv) in [
                 (params::MU_W, params::MU_B, &*dmu),
@@ -427,6 +502,7 @@ impl GpuModel {
                 )?;
                 d.column_sums(&dvv, &mut grads.slice_mut(g(bn)))?;
             }
+            ready(grads, 3)?;
             let (dmuv, dlvv) = (dmu.slice(..b * l), dlv.slice(..b * l));
             let (wmu, wlv) = (wv(params::MU_W), wv(params::LV_W));
             d.gemm(
@@ -463,6 +539,7 @@ impl GpuModel {
                     true,
                 )?;
             }
+            ready(grads, BACKWARD_STAGES.len())?;
             let nll: f64 = d.download(&nll)?.iter().sum();
             let kl: f64 = d.download(&kl)?.iter().sum();
             Ok((nll, kl))

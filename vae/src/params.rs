@@ -100,6 +100,34 @@ impl Layout {
         self.tensors.iter().find(|t| t.name == name)
     }
 
+    /// Where the suffix made of exactly the tensors `done` (those of them this layout has)
+    /// starts: the part of a gradient that is final once a backward pass has written them,
+    /// which an overlapped all-reduce may start summing.
+    ///
+    /// # Errors
+    /// When the tensors `done` are not a suffix of the layout: summing from their lowest
+    /// offset would send values not yet written.
+    pub fn suffix_start(&self, done: &[&str]) -> Result<usize, String> {
+        let start = self
+            .tensors
+            .iter()
+            .filter(|t| done.contains(&t.name))
+            .map(|t| t.offset)
+            .min()
+            .unwrap_or(self.total);
+        match self
+            .tensors
+            .iter()
+            .find(|t| t.offset >= start && !t.is_empty() && !done.contains(&t.name))
+        {
+            Some(t) => Err(format!(
+                "{} lies among {done:?} in the layout but is not final with them",
+                t.name
+            )),
+            None => Ok(start),
+        }
+    }
+
     /// The range of a tensor the layout is known to hold.
     #[cfg(test)]
     pub(crate) fn range(&self, name: &str) -> std::ops::Range<usize> {
@@ -181,6 +209,30 @@ mod tests {
             );
             assert_eq!(l.get(ENC1_CTX).is_some(), v == Variant::Concat);
             assert_eq!(l.get(DEC2_W).map(|t| (t.rows, t.cols)), Some((8, 50)));
+        }
+    }
+
+    /// The GPU backward pass hands these suffixes to the overlapped all-reduce in this
+    /// order; a layout change that broke one would sum gradients before they are written.
+    #[test]
+    fn backward_stages_are_suffixes_of_every_layout() {
+        for v in [
+            Variant::Plain,
+            Variant::GateLiteral,
+            Variant::GateScale,
+            Variant::Concat,
+        ] {
+            let l = Layout::new(&spec(v));
+            let mut last = l.total;
+            for stage in crate::gpu::BACKWARD_STAGES {
+                let start = l.suffix_start(stage).unwrap();
+                assert!(start <= last, "{v:?}: stages only grow");
+                last = start;
+            }
+            assert!(l.suffix_start(crate::gpu::BACKWARD_STAGES[0]).unwrap() < l.total);
+            assert!(last > 0, "the encoder's input layer is left for the finish");
+            assert!(l.suffix_start(&[ENC1_W, DEC2_B]).is_err());
+            assert_eq!(l.suffix_start(&[]), Ok(l.total));
         }
     }
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use archetype_kernels::cuda::cudarc::driver::CudaSlice;
 use archetype_kernels::cuda::device::CudaDevice;
+use archetype_kernels::cuda::nccl::GradientReducer;
 
 use crate::collective::Collective;
 use crate::data::{mix, Batch, ContextRows, Draws, UserRows};
@@ -127,6 +128,9 @@ pub struct Trainer {
     gpu: Option<GpuState>,
     /// Polled after every step; see [`Trainer::set_interrupt`].
     interrupt: Option<Arc<AtomicBool>>,
+    /// Set by [`Trainer::set_reducer`]: the GPU gradient is summed over NCCL, overlapped
+    /// with the backward pass, instead of through the host collective.
+    reducer: Option<GradientReducer>,
 }
 
 struct GpuState {
@@ -192,6 +196,7 @@ impl Trainer {
             acts: Activations::default(),
             gpu: None,
             interrupt: None,
+            reducer: None,
         })
     }
 
@@ -206,6 +211,18 @@ impl Trainer {
         let g = model.upload(&self.grads)?;
         self.gpu = Some(GpuState { model, w, m, v, g });
         Ok(())
+    }
+
+    /// Sums the gradient over NCCL from now on (training on the device only; the host
+    /// collective still carries the loss sums and the stop flag). The reducer's world must be
+    /// the collective's.
+    pub fn set_reducer(&mut self, reducer: GradientReducer) {
+        self.reducer = Some(reducer);
+    }
+
+    /// Gives the reducer back (a communicator outlives one model of a phase).
+    pub fn take_reducer(&mut self) -> Option<GradientReducer> {
+        self.reducer.take()
     }
 
     /// Whether training runs on a GPU.
@@ -288,10 +305,25 @@ impl Trainer {
             d.stream()
                 .memset_zeros(&mut gs.g)
                 .map_err(archetype_kernels::cuda::CudaError::from)?;
-            let sums = gs
-                .model
-                .loss_and_gradient(&gs.w, &batch, beta, scale, &mut gs.g)?;
-            if coll.world() > 1 {
+            if let Some(r) = &self.reducer {
+                let (rank, world) = (r.nccl().rank(), r.nccl().world());
+                if (rank, world) != (coll.rank(), coll.world()) {
+                    return Err(VaeError::Collective(format!(
+                        "NCCL rank {rank} of {world} for replica {} of {}",
+                        coll.rank(),
+                        coll.world()
+                    )));
+                }
+            }
+            let sums = gs.model.loss_and_gradient_reduced(
+                &gs.w,
+                &batch,
+                beta,
+                scale,
+                &mut gs.g,
+                self.reducer.as_mut(),
+            )?;
+            if coll.world() > 1 && self.reducer.is_none() {
                 self.grads = d.download(&gs.g)?;
                 coll.all_reduce(&mut self.grads)?;
                 d.stream()

@@ -243,3 +243,75 @@ fn a_gpu_trainer_follows_the_cpu_trainer_over_two_epochs() {
         .fold(0f32, f32::max);
     assert!(max < 1e-3, "weights after two epochs differ by {max}");
 }
+
+/// NCCL with a world of one on the device machine: the overlapped, bucketed all-reduce of
+/// the gradient (tiny buckets, so every stage of the backward pass sends several) leaves a
+/// training run exactly as the run without it, and its buckets cover the gradient once.
+#[test]
+fn nccl_world_of_one_trains_as_without_it() {
+    use archetype_kernels::cuda::libraries::Libraries;
+    use archetype_kernels::cuda::nccl::{unique_id, GradientReducer, Nccl};
+    let Some(dev) = device() else { return };
+    if !Libraries::probe().nccl {
+        assert!(
+            !std::env::var("ARCHETYPE_REQUIRE_NCCL").is_ok_and(|v| v == "1"),
+            "ARCHETYPE_REQUIRE_NCCL=1 but libnccl.so was not found"
+        );
+        eprintln!("NCCL test not run here: libnccl.so was not found");
+        return;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    let (users, items) = (300, 1500);
+    let rows = random_users(&mut rng, users, items, 0.02);
+    let ctx = random_context(&mut rng, users, 4);
+    let spec = ModelSpec {
+        items,
+        hidden: 64,
+        latent: 16,
+        context: 4,
+        variant: Variant::GateScale,
+    };
+    let params = TrainParams {
+        epochs: 1,
+        batch: 100,
+        anneal_steps: 10,
+        patience: 0,
+        ..TrainParams::default()
+    };
+    let data = TrainData {
+        rows: &rows,
+        context: Some(&ctx),
+    };
+    let mut plain = Trainer::new(spec.clone(), params.clone()).expect("trainer");
+    let mut reduced = Trainer::new(spec, params).expect("trainer");
+    plain.use_device(dev.clone()).expect("device");
+    reduced.use_device(dev.clone()).expect("device");
+    let id = unique_id().expect("NCCL id");
+    let comm = Nccl::open(&dev, &id, 0, 1).expect("NCCL world of one");
+    let total = reduced.model.parameters();
+    // 1,000 bytes: 250 values per bucket.
+    reduced.set_reducer(GradientReducer::new(comm, &dev, 1000));
+    for t in [&mut plain, &mut reduced] {
+        t.epoch(&mut Solo, &data, &mut |_| {}).expect("epoch");
+    }
+    assert_eq!(plain.state.weights, reduced.state.weights);
+    assert_eq!(plain.state.m, reduced.state.m);
+    let r = reduced.take_reducer().expect("reducer kept");
+    let mut seen = vec![0u8; total];
+    for b in &r.issued {
+        assert!(b.len() <= 250, "{b:?}");
+        for i in b.clone() {
+            seen[i] += 1;
+        }
+    }
+    assert!(
+        seen.iter().all(|&c| c == 1),
+        "each value summed once in the last step"
+    );
+    assert!(r.issued.len() > 4, "the stages sent several buckets");
+    let mut small = [1.5f64, -2.0];
+    r.nccl()
+        .all_reduce_host_f64(&mut small)
+        .expect("f64 all-reduce");
+    assert_eq!(small, [1.5, -2.0]);
+}

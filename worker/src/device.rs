@@ -73,6 +73,7 @@ pub fn resolve(cfg: &ComputeConfig, opts: DeviceOptions, phase: &str) -> Result<
             let precision = match cfg.gemm {
                 GemmKind::F32 => GemmPrecision::F32,
                 GemmKind::Tf32 => GemmPrecision::Tf32,
+                GemmKind::Bf16 => GemmPrecision::Bf16,
             };
             let cache = PtxCache::new(default_cache_dir());
             match CudaDevice::open(ordinal, &cache, precision) {
@@ -105,6 +106,7 @@ mod tests {
         let cfg = ComputeConfig {
             device: DeviceKind::Cuda,
             gemm: GemmKind::F32,
+            ..ComputeConfig::default()
         };
         let opts = DeviceOptions {
             device: Some(DeviceKind::Cpu),
@@ -124,6 +126,7 @@ mod tests {
             let cuda = ComputeConfig {
                 device: DeviceKind::Cuda,
                 gemm: GemmKind::F32,
+                ..ComputeConfig::default()
             };
             match resolve(&cuda, DeviceOptions::default(), "test") {
                 Err(e) => assert!(e.starts_with("device = cuda"), "{e}"),

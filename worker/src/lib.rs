@@ -23,7 +23,8 @@
 //!    users and stores factors, checkpoints and `.npy` matrices; then [`local_models`], one
 //!    WMF model per archetype cluster or country over the same cluster.
 //! 8. [`vae`] (every member, one timely cluster: each timely worker a data-parallel replica)
-//!    trains the plain and the gated Mult-VAE models, checkpointing every epoch.
+//!    trains the plain and the gated Mult-VAE models, checkpointing every epoch; on GPUs the
+//!    gradients go over NCCL, whose id the members exchange through [`rendezvous`].
 //! 9. [`evaluate`] (a later task) scores this member's held-out users with every available
 //!    model and returns one metric row per user.
 //!
@@ -46,6 +47,7 @@ pub mod outcome;
 pub mod pairs;
 pub mod query;
 pub mod reference;
+pub mod rendezvous;
 pub mod service;
 pub mod split;
 pub mod tables;

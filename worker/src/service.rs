@@ -694,6 +694,12 @@ async fn run_vae(
         config,
         root: vt.output_url.clone(),
         device,
+        rendezvous: Some(crate::rendezvous::Rendezvous::new(
+            client.clone(),
+            &result.worker_id,
+            &task.task_id,
+            tokio::runtime::Handle::current(),
+        )),
     };
     info!(
         task = task.task_id,

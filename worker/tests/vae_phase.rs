@@ -67,6 +67,7 @@ fn vae_models_train_over_replicas_resume_and_beat_the_baselines() {
                 config: c.clone(),
                 root: root.url.clone(),
                 device: archetype_worker::device::DeviceOptions::default(),
+                rendezvous: None,
             },
             Arc::new(VaeProgress::default()),
             rt.handle().clone(),

@@ -33,6 +33,10 @@ pub enum GemmPrecision {
     /// TF32 tensor cores (10-bit mantissa products, f32 sums): about 8x the f32 rate on
     /// Hopper.
     Tf32,
+    /// BF16 tensor cores on f32 buffers (`CUBLAS_COMPUTE_32F_FAST_16BF`: operands rounded to
+    /// 8-bit mantissas inside cuBLAS, f32 sums and outputs): twice TF32's rate, and the
+    /// weights, gradients and Adam moments stay f32, so no loss scaling is needed.
+    Bf16,
 }
 
 /// What was found about the device when it was opened.
@@ -135,6 +139,7 @@ pub struct CudaDevice {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     blas: CudaBlas,
+    precision: GemmPrecision,
     functions: HashMap<&'static str, CudaFunction>,
     info: DeviceInfo,
 }
@@ -236,6 +241,7 @@ impl CudaDevice {
             ctx,
             stream,
             blas,
+            precision,
             functions,
             info,
         })
@@ -406,8 +412,54 @@ impl CudaDevice {
         if m == 0 || n == 0 {
             return Ok(());
         }
+        if self.precision == GemmPrecision::Bf16 {
+            return self.gemm_bf16(cfg, &b.data, &a.data, c);
+        }
         // SAFETY: the shapes and the buffer lengths were checked above.
         unsafe { self.blas.gemm(cfg, &b.data, &a.data, c) }?;
+        Ok(())
+    }
+
+    /// [`CudaDevice::gemm`]'s column-major call through `cublasGemmEx` with f32 buffers and
+    /// BF16 tensor-core products.
+    fn gemm_bf16(
+        &self,
+        cfg: GemmConfig<f32>,
+        a: &CudaView<'_, f32>,
+        b: &CudaView<'_, f32>,
+        c: &mut CudaViewMut<'_, f32>,
+    ) -> Result<(), CudaError> {
+        use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cudaDataType};
+        use cudarc::driver::DevicePtrMut;
+        let (pa, _ra) = a.device_ptr(&self.stream);
+        let (pb, _rb) = b.device_ptr(&self.stream);
+        let (pc, _wc) = c.device_ptr_mut(&self.stream);
+        let f32t = cudaDataType::CUDA_R_32F;
+        // SAFETY: the caller checked the shapes against the buffers' lengths; alpha and beta
+        // are host f32 scalars, as the f32 compute type reads them.
+        unsafe {
+            cudarc::cublas::result::gemm_ex(
+                *self.blas.handle(),
+                cfg.transa,
+                cfg.transb,
+                cfg.m,
+                cfg.n,
+                cfg.k,
+                (&cfg.alpha) as *const f32 as *const std::ffi::c_void,
+                pa as *const std::ffi::c_void,
+                f32t,
+                cfg.lda,
+                pb as *const std::ffi::c_void,
+                f32t,
+                cfg.ldb,
+                (&cfg.beta) as *const f32 as *const std::ffi::c_void,
+                pc as *mut std::ffi::c_void,
+                f32t,
+                cfg.ldc,
+                cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_16BF,
+                cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            )
+        }?;
         Ok(())
     }
 
