@@ -9,7 +9,9 @@
 //! in worker order; (3) solves the owned rows with the CPU kernels of `archetype-kernels`.
 //! After every iteration the loss is assembled from per-block parts, validation users are
 //! folded in and scored across the item blocks, and a [`Checkpoints`] implementation stores
-//! the factors. All messages travel through one small timely dataflow ([`mailbox`]).
+//! the factors. All messages travel through one small timely dataflow ([`mailbox`]), except,
+//! on GPUs with NCCL, the factor rows of step (1), which [`gather`] all-gathers between the
+//! GPUs.
 //! A trained model is put to use by [`model`]: held-out users folded in, top-N lists, and
 //! item-to-item similarity; [`local`] combines models trained per country or archetype
 //! cluster per item pair, weighted by the items' popularity inside each data set.
@@ -20,6 +22,7 @@
 
 pub mod blocks;
 pub mod confidence;
+pub mod gather;
 pub mod local;
 pub mod mailbox;
 pub mod model;
@@ -29,8 +32,8 @@ pub use confidence::Confidence;
 pub use local::{LocalModels, LocalSet};
 pub use model::WmfModel;
 pub use train::{
-    train, Checkpoints, Factors, IterationReport, LocalInput, NoCheckpoints, Params, Resume, Shape,
-    Trained,
+    train, train_with, Checkpoints, Factors, IterationReport, LocalInput, NoCheckpoints, Params,
+    Resume, Shape, Trained,
 };
 
 use archetype_kernels::cpu::als::AlsError;

@@ -7,6 +7,7 @@ use archetype_eval::metrics::{user_metrics, Metric};
 use archetype_kernels::cpu::als::{gram_f64, loss_corrections, solve, CsrRef, Solver};
 use archetype_kernels::cpu::topk::top_k;
 use archetype_kernels::cuda::device::CudaDevice;
+use archetype_kernels::cuda::nccl::Nccl;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use tracing::info;
 
 use crate::blocks::{self, Block, Csr};
 use crate::confidence::Confidence;
+use crate::gather::{ExchangePlan, NcclExchange, Side};
 use crate::mailbox::{rows_to, Body, Envelope, Mailbox};
 use crate::TrainError;
 
@@ -521,6 +523,32 @@ pub fn train(
     checkpoints: &mut dyn Checkpoints,
     device: Option<&CudaDevice>,
 ) -> Result<Trained, TrainError> {
+    train_with(
+        worker,
+        shape,
+        input,
+        params,
+        resume,
+        checkpoints,
+        device,
+        None,
+    )
+}
+
+/// [`train`], and with `nccl` (a communicator of one rank per worker, this worker's rank its
+/// index; every worker passes one or none) the factor rows exchanged over NCCL on `device`
+/// ([`crate::gather`]) instead of timely.
+#[allow(clippy::too_many_arguments)]
+pub fn train_with(
+    worker: &mut Worker,
+    shape: Shape,
+    input: LocalInput,
+    params: &Params,
+    resume: Option<&Resume>,
+    checkpoints: &mut dyn Checkpoints,
+    device: Option<&CudaDevice>,
+    nccl: Option<&Nccl>,
+) -> Result<Trained, TrainError> {
     params.check()?;
     let mut mb = Mailbox::new(worker);
     let t0 = Instant::now();
@@ -545,12 +573,38 @@ pub fn train(
             "ALS blocks ready"
         );
     }
+    let built = match (device, nccl) {
+        (Some(d), Some(n)) => NcclExchange::new(
+            n,
+            d,
+            s.w,
+            s.peers,
+            &ExchangePlan {
+                k,
+                users: shape.users,
+                items: shape.items,
+                own_users: s.users.own,
+                own_items: s.items.own,
+                items_for_users: &s.users.needed,
+                users_for_items: &s.items.needed,
+            },
+        )
+        .map(Some)
+        .map_err(|e| TrainError::Device(e.to_string())),
+        _ => Ok(None),
+    };
+    let mut exchange = agree(&mut mb, worker, built)?;
     let mut reports = Vec::new();
     let mut gx_last: Option<Vec<f64>> = None;
     let mut t_iter = Instant::now();
     for it in start..=params.iterations {
         // Users' half-step: items' rows to the user blocks, and Y^T Y.
-        let y_copy = route(&mut mb, worker, &s.items, &s.y, &s.users, k)?;
+        let y_copy = match exchange.as_mut() {
+            Some(ex) => ex
+                .copy(Side::Items, &s.y)
+                .map_err(|e| TrainError::Device(e.to_string()))?,
+            None => route(&mut mb, worker, &s.items, &s.y, &s.users, k)?,
+        };
         let (yty, gy) = all_gram(&mut mb, worker, &s.y, k, false)?;
         if let Some(gx) = gx_last.take() {
             let validate = params.validate_every > 0
@@ -614,7 +668,12 @@ pub fn train(
         );
         drop(y_copy);
         // Items' half-step.
-        let x_copy = route(&mut mb, worker, &s.users, &s.x, &s.items, k)?;
+        let x_copy = match exchange.as_mut() {
+            Some(ex) => ex
+                .copy(Side::Users, &s.x)
+                .map_err(|e| TrainError::Device(e.to_string()))?,
+            None => route(&mut mb, worker, &s.users, &s.x, &s.items, k)?,
+        };
         let failed = solved.is_err();
         let (xtx, gx) = match all_gram(&mut mb, worker, &s.x, k, failed) {
             Ok(v) => v,

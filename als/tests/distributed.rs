@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use archetype_als::train::init_row;
 use archetype_als::{
-    train, Checkpoints, Confidence, Factors, IterationReport, LocalInput, NoCheckpoints, Params,
-    Resume, Shape, Trained,
+    train, train_with, Checkpoints, Confidence, Factors, IterationReport, LocalInput,
+    NoCheckpoints, Params, Resume, Shape, Trained,
 };
 use archetype_eval::metrics::{user_metrics, Metric};
 use archetype_kernels::cpu::als::{gram, loss, solve, transpose, CsrRef, Solver};
@@ -128,7 +128,7 @@ fn run(
     resume: Option<(usize, Vec<Factors>, Vec<Factors>)>,
     capture: Option<(usize, Saved)>,
 ) -> Run {
-    run_on(peers, p, resume, capture, None)
+    run_on(peers, p, resume, capture, None, None)
 }
 
 fn run_on(
@@ -137,6 +137,7 @@ fn run_on(
     resume: Option<(usize, Vec<Factors>, Vec<Factors>)>,
     capture: Option<(usize, Saved)>,
     device: Option<Arc<CudaDevice>>,
+    nccl_id: Option<Vec<u8>>,
 ) -> Run {
     let input = Arc::new(data(3));
     let p = p.clone();
@@ -155,7 +156,14 @@ fn run_on(
             Some(c) => c,
             None => &mut none,
         };
-        train(
+        let nccl = match (&nccl_id, device.as_deref()) {
+            (Some(id), Some(d)) => Some(
+                archetype_kernels::cuda::nccl::Nccl::open(d, id, w, worker.peers())
+                    .map_err(|e| e.to_string())?,
+            ),
+            _ => None,
+        };
+        train_with(
             worker,
             Shape {
                 users: USERS,
@@ -166,6 +174,7 @@ fn run_on(
             r.as_ref(),
             cp,
             device.as_deref(),
+            nccl.as_ref(),
         )
         .map_err(|e| e.to_string())
     })
@@ -498,7 +507,8 @@ fn bad_input_fails_every_worker_with_a_clear_error() {
     assert!(errs[0].contains("another ALS worker failed"), "{}", errs[0]);
 }
 
-/// The CG solves on a GPU give the CPU's factors (to the tolerance of another summation order).
+/// The CG solves on a GPU give the CPU's factors (to the tolerance of another summation order),
+/// and exchanging the factor rows over NCCL changes nothing.
 /// Runs where a GPU is usable; elsewhere it says so, unless `ARCHETYPE_REQUIRE_GPU=1`.
 #[test]
 fn gpu_solves_give_the_cpu_factors() {
@@ -518,7 +528,8 @@ fn gpu_solves_give_the_cpu_factors() {
         .expect("device opens");
     let p = params(4, Solver::Cg { steps: 3 });
     let cpu = run(2, &p, None, None);
-    let gpu = run_on(2, &p, None, None, Some(Arc::new(dev)));
+    let dev = Arc::new(dev);
+    let gpu = run_on(2, &p, None, None, Some(dev.clone()), None);
     for (which, a, b) in [("users", &cpu.x, &gpu.x), ("items", &cpu.y, &gpu.y)] {
         let scale = a.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
         let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
@@ -527,4 +538,20 @@ fn gpu_solves_give_the_cpu_factors() {
             "{which}: factors differ by {diff} (scale {scale})"
         );
     }
+    // One worker, factor rows through NCCL (a world of one: all-gather, then the row gather
+    // kernel) against the same device without it: the same rows reach the solves, so the
+    // same bits come out.
+    if !archetype_kernels::cuda::libraries::Libraries::probe().nccl {
+        assert!(
+            !std::env::var("ARCHETYPE_REQUIRE_NCCL").is_ok_and(|v| v == "1"),
+            "ARCHETYPE_REQUIRE_NCCL=1 but libnccl.so was not found"
+        );
+        eprintln!("ALS NCCL test not run here: libnccl.so was not found");
+        return;
+    }
+    let id = archetype_kernels::cuda::nccl::unique_id().expect("NCCL id");
+    let plain = run_on(1, &p, None, None, Some(dev.clone()), None);
+    let gathered = run_on(1, &p, None, None, Some(dev), Some(id.to_vec()));
+    assert_eq!(plain.x, gathered.x);
+    assert_eq!(plain.y, gathered.y);
 }

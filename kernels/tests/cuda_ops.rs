@@ -447,6 +447,33 @@ fn top_k_matches_the_cpu_with_ties_exclusions_and_non_finite_scores() {
 }
 
 #[test]
+fn gather_rows_matches_the_cpu() {
+    let Some(d) = device() else { return };
+    let mut rng = ChaCha8Rng::seed_from_u64(43);
+    for &(rows, k, picks) in &[(1, 1, 1), (300, 64, 1000), (5000, 129, 777), (10, 1024, 3)] {
+        let src = random(&mut rng, rows * k, -1.0, 1.0);
+        let pos: Vec<u64> = (0..picks)
+            .map(|_| rng.random_range(0..rows as u64))
+            .collect();
+        let mut want = vec![0f32; picks * k];
+        cpu::als::gather_rows(&src, k, &pos, &mut want).unwrap();
+        let mut out = d.zeros::<f32>(picks * k).unwrap();
+        d.gather_rows(
+            &mut out,
+            &d.upload(&src).unwrap(),
+            &d.upload(&pos).unwrap(),
+            k,
+        )
+        .unwrap();
+        assert_eq!(
+            d.download(&out).unwrap(),
+            want,
+            "{rows} rows x {k}, {picks} picks"
+        );
+    }
+}
+
+#[test]
 fn als_cg_matches_the_cpu_solver_from_32_to_1024_factors() {
     let Some(d) = device() else { return };
     let mut rng = ChaCha8Rng::seed_from_u64(8);

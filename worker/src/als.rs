@@ -118,6 +118,9 @@ pub struct AlsPhase {
     pub config: JobConfig,
     pub root: String,
     pub device: crate::device::DeviceOptions,
+    /// The coordinator's rendezvous for this task's group (the NCCL id); `None` keeps the
+    /// factor rows on timely.
+    pub rendezvous: Option<crate::rendezvous::Rendezvous>,
 }
 
 pub(crate) async fn read_json<T: for<'de> Deserialize<'de>>(
@@ -583,11 +586,23 @@ pub fn run_phase(
     let ls = leader_state.clone();
     let row_group_rows = cfg.output.row_group_rows;
     let (rt2, root2) = (rt.clone(), root.clone());
+    let threads = phase.threads.max(1);
+    let rendezvous = phase.rendezvous.clone();
     let guards = crate::cluster::execute(config, move |worker| {
         let w = worker.index();
         let input = read_share(&rt, &root, w, workers)?;
         let share = local.as_ref().map(|_| input.train.clone());
         if train_global {
+            let offer = crate::nccl::Offer {
+                what: "ALS factor rows",
+                rank: w,
+                world: workers,
+                threads,
+                device: backend.device(),
+                rendezvous: rendezvous.as_ref(),
+            };
+            let mut mb = archetype_als::mailbox::Mailbox::new(worker);
+            let nccl = crate::nccl::open(offer, |flag| Ok(mb.all_sum(worker, vec![flag])[0]))?;
             let mut cp = StoreCheckpoints {
                 root: root.clone(),
                 rt: rt.clone(),
@@ -599,7 +614,7 @@ pub fn run_phase(
                 state: (w == 0).then(|| (*state).clone()),
                 progress: progress.clone(),
             };
-            archetype_als::train(
+            archetype_als::train_with(
                 worker,
                 shape,
                 input,
@@ -607,6 +622,7 @@ pub fn run_phase(
                 resume.as_ref().as_ref(),
                 &mut cp,
                 backend.device().map(|d| &**d),
+                nccl.as_ref(),
             )
             .map_err(|e| e.to_string())?;
             if let Some(s) = cp.state.take() {

@@ -43,6 +43,7 @@ pub mod faults;
 pub mod ingest;
 pub mod local_models;
 pub mod metrics;
+pub mod nccl;
 pub mod outcome;
 pub mod pairs;
 pub mod query;

@@ -608,6 +608,12 @@ async fn run_als(
         config,
         root: at.output_url.clone(),
         device,
+        rendezvous: Some(crate::rendezvous::Rendezvous::new(
+            client.clone(),
+            &result.worker_id,
+            &task.task_id,
+            tokio::runtime::Handle::current(),
+        )),
     };
     info!(
         task = task.task_id,

@@ -20,8 +20,7 @@ use archetype_job::config::{VaeConfig, VaeContext, VaeGate, VaeInput};
 use archetype_job::layout::{CONTEXT, HELDOUT, INTERACTIONS, TRACKS, USERS, VAE, VAE_MODELS};
 use archetype_job::{open_url, JobConfig, StoreUrl};
 use archetype_kernels::cuda::device::CudaDevice;
-use archetype_kernels::cuda::libraries::Libraries;
-use archetype_kernels::cuda::nccl::{self, GradientReducer, Nccl};
+use archetype_kernels::cuda::nccl::GradientReducer;
 use archetype_vae::checkpoint;
 use archetype_vae::{
     Collective, ContextRows, EpochReport, InputKind, ModelSpec, StepReport, TrainData, TrainParams,
@@ -186,46 +185,8 @@ pub struct VaePhase {
     pub rendezvous: Option<crate::rendezvous::Rendezvous>,
 }
 
-/// The rendezvous name of the NCCL id of a VAE phase.
-pub const NCCL_ID: &str = "nccl-id";
-
-/// How long ranks wait for rank 0's NCCL id (rank 0 makes it at once; the wait covers
-/// members that reach the phase late).
-const NCCL_ID_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// Why this replica cannot sum gradients over NCCL, if it cannot.
-fn nccl_unusable(
-    on_gpu: bool,
-    threads: usize,
-    world: usize,
-    has_rendezvous: bool,
-    libs: &Libraries,
-) -> Option<String> {
-    if world < 2 {
-        return Some("one replica has nothing to all-reduce".into());
-    }
-    if !on_gpu {
-        return Some("a member trains on the CPU".into());
-    }
-    if threads > 1 {
-        // NCCL takes one rank per GPU; threads of one process share its GPU.
-        return Some(format!(
-            "{threads} replicas per process share a GPU (NCCL needs one GPU per rank; set \
-             cluster.threads = 1 on GPU workers)"
-        ));
-    }
-    if !libs.nccl {
-        return Some("libnccl.so was not found on a member".into());
-    }
-    if !has_rendezvous {
-        return Some("no coordinator to hand out the NCCL id".into());
-    }
-    None
-}
-
-/// Opens NCCL for this replica when every replica can use it (agreed over the host
-/// collective first, so that either all ranks join or none waits); `None` keeps the host
-/// all-reduce.
+/// Opens NCCL for this replica when every replica can use it (see [`crate::nccl`]); `None`
+/// keeps the host all-reduce.
 fn open_reducer(
     coll: &mut TimelyCollective<'_>,
     device: Option<&Arc<CudaDevice>>,
@@ -233,54 +194,23 @@ fn open_reducer(
     rendezvous: Option<&crate::rendezvous::Rendezvous>,
     bucket_bytes: usize,
 ) -> Result<Option<GradientReducer>, String> {
-    let (rank, world) = (coll.rank(), coll.world());
-    let why = nccl_unusable(
-        device.is_some(),
+    let offer = crate::nccl::Offer {
+        what: "VAE gradients",
+        rank: coll.rank(),
+        world: coll.world(),
         threads,
-        world,
-        rendezvous.is_some(),
-        &Libraries::probe(),
-    );
-    let mut votes = [f64::from(u8::from(why.is_some()))];
-    coll.all_reduce_f64(&mut votes).map_err(|e| e.to_string())?;
-    let (Some(dev), Some(rdv), 0.0) = (device, rendezvous, votes[0]) else {
-        if rank == 0 && world > 1 {
-            info!(
-                "VAE gradients all-reduced through the host: {}",
-                why.unwrap_or_else(|| "a member cannot use NCCL".into())
-            );
-        }
-        return Ok(None);
+        device,
+        rendezvous,
     };
-    let id = if rank == 0 {
-        match nccl::unique_id() {
-            Ok(id) => {
-                rdv.publish(NCCL_ID, &id)?;
-                id.to_vec()
-            }
-            Err(e) => {
-                // An empty id tells the waiting ranks at once instead of after their timeout.
-                let _ = rdv.publish(NCCL_ID, &[]);
-                return Err(format!("rank 0 cannot make an NCCL id: {e}"));
-            }
-        }
-    } else {
-        let id = rdv.wait(NCCL_ID, NCCL_ID_WAIT)?;
-        if id.is_empty() {
-            return Err("rank 0 could not make an NCCL id".into());
-        }
-        id
-    };
-    let comm = Nccl::open(dev, &id, rank, world).map_err(|e| format!("NCCL rank {rank}: {e}"))?;
-    if rank == 0 {
-        info!(
-            world,
-            group = rdv.group(),
-            bucket_mib = bucket_bytes >> 20,
-            "VAE gradients all-reduced over NCCL, overlapped with the backward pass"
-        );
-    }
-    Ok(Some(GradientReducer::new(comm, dev, bucket_bytes)))
+    let comm = crate::nccl::open(offer, |flag| {
+        let mut v = [flag];
+        coll.all_reduce_f64(&mut v).map_err(|e| e.to_string())?;
+        Ok(v[0])
+    })?;
+    Ok(match (comm, device) {
+        (Some(c), Some(d)) => Some(GradientReducer::new(c, d, bucket_bytes)),
+        _ => None,
+    })
 }
 
 /// Every user's context features, by user index.
@@ -1068,35 +998,5 @@ impl LoadedVae {
             &mut acts,
         )
         .map_err(|e| format!("{}: {e}", self.key.name))
-    }
-}
-
-#[cfg(test)]
-mod nccl_choice_tests {
-    use super::*;
-
-    #[test]
-    fn nccl_only_when_every_condition_holds() {
-        let all = Libraries {
-            driver: true,
-            nvrtc: true,
-            cublas: true,
-            nccl: true,
-        };
-        let no_nccl = Libraries { nccl: false, ..all };
-        assert_eq!(nccl_unusable(true, 1, 4, true, &all), None);
-        for (gpu, threads, world, rdv, libs, reason) in [
-            (true, 1, 1, true, &all, "one replica"),
-            (false, 1, 4, true, &all, "CPU"),
-            (true, 2, 4, true, &all, "share a GPU"),
-            (true, 1, 4, true, &no_nccl, "libnccl.so"),
-            (true, 1, 4, false, &all, "no coordinator"),
-        ] {
-            let why = nccl_unusable(gpu, threads, world, rdv, libs);
-            assert!(
-                why.as_deref().is_some_and(|w| w.contains(reason)),
-                "{gpu} {threads} {world} {rdv}: {why:?}"
-            );
-        }
     }
 }

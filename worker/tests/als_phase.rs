@@ -29,6 +29,7 @@ fn train(rt: &tokio::runtime::Runtime, c: &JobConfig, root: &StoreUrl, threads: 
             config: c.clone(),
             root: root.url.clone(),
             device: archetype_worker::device::DeviceOptions::default(),
+            rendezvous: None,
         },
         Arc::new(AlsProgress::default()),
         rt.handle().clone(),

@@ -190,6 +190,37 @@ pub enum Solver {
     Cholesky,
 }
 
+/// `out[j] = src[pos[j]]`, rows of `k` values: a half-step's compact copy of the fixed side
+/// picked from the whole side (the reference of the CUDA `gather_rows`).
+///
+/// # Errors
+/// `k = 0`, a position beyond `src`, or `out` not `pos.len()` rows.
+pub fn gather_rows(src: &[f32], k: usize, pos: &[u64], out: &mut [f32]) -> Result<(), AlsError> {
+    if k == 0 {
+        return Err(AlsError::ZeroRank);
+    }
+    if out.len() != pos.len() * k {
+        return Err(AlsError::Shape {
+            what: "gathered rows",
+            expected: pos.len() * k,
+            actual: out.len(),
+        });
+    }
+    let rows = src.len() / k;
+    for (o, &p) in out.chunks_exact_mut(k).zip(pos) {
+        let p = usize::try_from(p).unwrap_or(usize::MAX);
+        if p >= rows {
+            return Err(AlsError::Shape {
+                what: "gather position (as a row of the source)",
+                expected: rows,
+                actual: p,
+            });
+        }
+        o.copy_from_slice(&src[p * k..(p + 1) * k]);
+    }
+    Ok(())
+}
+
 /// `Y^T Y` (k x k, row-major) of the row-major `n x k` factors, accumulated in f64.
 ///
 /// # Panics
@@ -1151,6 +1182,27 @@ mod simd {
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn gather_rows_picks_rows_by_position_and_checks_bounds() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(41);
+        let (rows, k) = (37, 5);
+        let src: Vec<f32> = (0..rows * k).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let pos: Vec<u64> = (0..60).map(|_| rng.random_range(0..rows as u64)).collect();
+        let mut out = vec![0f32; pos.len() * k];
+        gather_rows(&src, k, &pos, &mut out).unwrap();
+        for (j, &p) in pos.iter().enumerate() {
+            let p = p as usize;
+            assert_eq!(
+                &out[j * k..(j + 1) * k],
+                &src[p * k..(p + 1) * k],
+                "row {j}"
+            );
+        }
+        assert!(gather_rows(&src, k, &[rows as u64], &mut out[..k]).is_err());
+        assert!(gather_rows(&src, k, &pos, &mut out[1..]).is_err());
+        assert!(gather_rows(&src, 0, &[], &mut []).is_err());
+    }
 
     fn random_vec(rng: &mut impl Rng, n: usize) -> Vec<f32> {
         (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()

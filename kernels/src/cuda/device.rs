@@ -927,6 +927,41 @@ impl CudaDevice {
         Ok(g)
     }
 
+    /// `out[j] = src[pos[j]]` for rows of `k` values, as [`crate::cpu::als::gather_rows`]
+    /// (positions are not checked on the device: the caller builds them from the layout).
+    pub fn gather_rows(
+        &self,
+        out: &mut impl DevOut,
+        src: &impl DevIn,
+        pos: &CudaSlice<u64>,
+        k: usize,
+    ) -> Result<(), CudaError> {
+        let out = &mut out.dvm();
+        let src = &src.dv();
+        if k == 0 {
+            return Err(shape("gather_rows", "k = 0"));
+        }
+        want("gather_rows", "out", out.len(), pos.len() * k)?;
+        if src.len() % k != 0 {
+            return Err(shape(
+                "gather_rows",
+                format!("a source of {} values is not rows of {k}", src.len()),
+            ));
+        }
+        let rows = pos.len() as u64;
+        if rows == 0 {
+            return Ok(());
+        }
+        let k32 = u32_of("gather_rows", k)?;
+        let f = self.function("gather_rows_f32")?;
+        let cfg = self.elementwise(rows * k as u64);
+        let mut l = self.stream.launch_builder(f);
+        l.arg(out).arg(src).arg(pos).arg(&rows).arg(&k32);
+        // SAFETY: `out` holds rows x k values; positions index `src`'s rows by construction.
+        unsafe { l.launch(cfg) }?;
+        Ok(())
+    }
+
     /// One ALS half-iteration with `steps` CG steps per row, as [`crate::cpu::als::solve`]
     /// with `Solver::Cg`: `x` (`m.rows x k`) from the fixed `y` (`m.cols x k`) and its Gram
     /// matrix; the confidences are `m.values`.

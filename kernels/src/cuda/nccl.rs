@@ -176,6 +176,50 @@ impl Nccl {
         Ok(())
     }
 
+    /// `recv` = every rank's `send` in rank order (`recv` holds `world x send.len()`),
+    /// ordered after the work queued on `compute` and before whatever is queued there next.
+    pub fn all_gather(
+        &self,
+        send: &CudaSlice<f32>,
+        recv: &mut CudaSlice<f32>,
+        compute: &CudaStream,
+    ) -> Result<(), CudaError> {
+        if recv.len() != send.len() * self.world {
+            return Err(super::shape(
+                "nccl all-gather",
+                format!(
+                    "{} values received for {} sent by each of {} ranks",
+                    recv.len(),
+                    send.len(),
+                    self.world
+                ),
+            ));
+        }
+        if send.is_empty() {
+            return Ok(());
+        }
+        self.stream.join(compute)?;
+        {
+            let (ps, _rs) = send.device_ptr(compute);
+            let (pr, _rr) = recv.device_ptr(compute);
+            // SAFETY: the lengths were checked; both buffers outlive the call, since the
+            // compute stream waits for the NCCL stream below before anything else uses them.
+            unsafe {
+                nccl::all_gather(
+                    ps as *const std::ffi::c_void,
+                    pr as *mut std::ffi::c_void,
+                    send.len(),
+                    sys::ncclDataType_t::ncclFloat32,
+                    self.comm,
+                    self.stream.cu_stream() as sys::cudaStream_t,
+                )
+            }
+            .map_err(|e| nccl_error("ncclAllGather", e))?;
+        }
+        compute.join(&self.stream)?;
+        Ok(())
+    }
+
     /// Sums a small host vector over the ranks (statistics, flags): up, all-reduce, down.
     pub fn all_reduce_host_f64(&self, host: &mut [f64]) -> Result<(), CudaError> {
         if host.is_empty() {

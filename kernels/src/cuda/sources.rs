@@ -63,7 +63,7 @@ pub const PROGRAMS: &[Program] = &[
     program!("adam.cu", ["adam_step_f32"]),
     program!("sparse.cu", ["spmm_f32", "spmm_transpose_acc_f32"]),
     program!("topk.cu", ["mask_excluded_f32", "top_k_f32"]),
-    program!("als.cu", ["als_cg_f32"]),
+    program!("als.cu", ["als_cg_f32", "gather_rows_f32"]),
 ];
 
 /// The largest `k` [`super::device::CudaDevice::top_k`] selects (the kernel's shared buffer).
