@@ -46,6 +46,10 @@ rc=0
     echo "== cuBLAS GEMM rates"
     "$dir/bin/gemm_peak" 10 || rc=1
   fi
+  if [ -x "$dir/bin/als_gpu_bench" ]; then
+    echo "== ALS iterations on the GPU: 10 M non-zeros, 128 and 512 factors"
+    "$dir/bin/als_gpu_bench" 200000 100000 10000000 5 128 512 || rc=1
+  fi
   if [ -x "$dir/bin/vae_bench" ]; then
     echo "== VAE epochs on the GPU, the paper's sizes (122,442 tracks, 1200/600)"
     for gemm in f32 tf32 bf16; do

@@ -26,39 +26,16 @@ impl From<CudaError> for VaeError {
     }
 }
 
-/// The tensors whose gradients are final after each stage of the backward pass, from the
-/// output layer down; each stage is a suffix of the parameter layout
-/// ([`params::Layout::suffix_start`]), which an overlapped all-reduce sums while the layers
+/// The tensors each stage of the backward pass finishes, from the output layer down; after
+/// each stage the finished tensors are a suffix of the parameter layout
+/// ([`params::Layout::stage_starts`]), which an overlapped all-reduce sums while the layers
 /// below are computed. The encoder's input layer (the largest with the output layer) is
 /// summed by the reducer's finish.
 pub const BACKWARD_STAGES: [&[&str]; 4] = [
     &[params::DEC2_W, params::DEC2_B],
-    &[
-        params::DEC2_W,
-        params::DEC2_B,
-        params::DEC1_W,
-        params::DEC1_B,
-    ],
-    &[
-        params::DEC2_W,
-        params::DEC2_B,
-        params::DEC1_W,
-        params::DEC1_B,
-        params::GATE_W,
-        params::GATE_B,
-    ],
-    &[
-        params::DEC2_W,
-        params::DEC2_B,
-        params::DEC1_W,
-        params::DEC1_B,
-        params::GATE_W,
-        params::GATE_B,
-        params::MU_W,
-        params::MU_B,
-        params::LV_W,
-        params::LV_B,
-    ],
+    &[params::DEC1_W, params::DEC1_B],
+    &[params::GATE_W, params::GATE_B],
+    &[params::MU_W, params::MU_B, params::LV_W, params::LV_B],
 ];
 
 /// Device buffers of one batch's activations, grown to the largest batch seen and used
@@ -359,15 +336,11 @@ impl GpuModel {
         mut reducer: Option<&mut GradientReducer>,
     ) -> Result<LossSums, VaeError> {
         self.model.check_training(w.len(), grads.len(), batch)?;
-        let mut stages = Vec::with_capacity(BACKWARD_STAGES.len());
-        for stage in BACKWARD_STAGES {
-            stages.push(
-                self.model
-                    .layout
-                    .suffix_start(stage)
-                    .map_err(VaeError::Shape)?,
-            );
-        }
+        let stages = self
+            .model
+            .layout
+            .stage_starts(&BACKWARD_STAGES)
+            .map_err(VaeError::Shape)?;
         if let Some(r) = reducer.as_deref_mut() {
             r.begin(grads.len());
         }

@@ -128,6 +128,22 @@ impl Layout {
         }
     }
 
+    /// For stages of a backward pass, each finishing the tensors it lists (in order, from the
+    /// output layer down), where the finished suffix starts after each stage.
+    ///
+    /// # Errors
+    /// As [`Layout::suffix_start`], naming the stage whose finished tensors are no suffix.
+    pub fn stage_starts(&self, stages: &[&[&'static str]]) -> Result<Vec<usize>, String> {
+        let mut done: Vec<&str> = Vec::new();
+        stages
+            .iter()
+            .map(|stage| {
+                done.extend_from_slice(stage);
+                self.suffix_start(&done)
+            })
+            .collect()
+    }
+
     /// The range of a tensor the layout is known to hold.
     #[cfg(test)]
     pub(crate) fn range(&self, name: &str) -> std::ops::Range<usize> {
@@ -188,14 +204,16 @@ mod tests {
         }
     }
 
+    const VARIANTS: [Variant; 4] = [
+        Variant::Plain,
+        Variant::GateLiteral,
+        Variant::GateScale,
+        Variant::Concat,
+    ];
+
     #[test]
     fn tensors_tile_the_vector_and_each_variant_has_its_own() {
-        for v in [
-            Variant::Plain,
-            Variant::GateLiteral,
-            Variant::GateScale,
-            Variant::Concat,
-        ] {
+        for v in VARIANTS {
             let l = Layout::new(&spec(v));
             let mut next = 0;
             for t in &l.tensors {
@@ -216,22 +234,15 @@ mod tests {
     /// order; a layout change that broke one would sum gradients before they are written.
     #[test]
     fn backward_stages_are_suffixes_of_every_layout() {
-        for v in [
-            Variant::Plain,
-            Variant::GateLiteral,
-            Variant::GateScale,
-            Variant::Concat,
-        ] {
+        for v in VARIANTS {
             let l = Layout::new(&spec(v));
-            let mut last = l.total;
-            for stage in crate::gpu::BACKWARD_STAGES {
-                let start = l.suffix_start(stage).unwrap();
-                assert!(start <= last, "{v:?}: stages only grow");
-                last = start;
-            }
-            assert!(l.suffix_start(crate::gpu::BACKWARD_STAGES[0]).unwrap() < l.total);
+            let starts = l.stage_starts(&crate::gpu::BACKWARD_STAGES).unwrap();
+            assert!(starts[0] < l.total, "{v:?}: the output layer is a stage");
+            assert!(starts.windows(2).all(|w| w[1] <= w[0]), "{v:?}: {starts:?}");
+            let last = starts[starts.len() - 1];
             assert!(last > 0, "the encoder's input layer is left for the finish");
             assert!(l.suffix_start(&[ENC1_W, DEC2_B]).is_err());
+            assert!(l.stage_starts(&[&[DEC2_W], &[ENC1_W]]).is_err());
             assert_eq!(l.suffix_start(&[]), Ok(l.total));
         }
     }
