@@ -344,6 +344,17 @@ impl GpuModel {
         if let Some(r) = reducer.as_deref_mut() {
             r.begin(grads.len());
         }
+        if batch.rows == 0 {
+            // A replica whose share of a short last batch is empty adds nothing, but must
+            // still make every collective call the others make, in the same order.
+            if let Some(r) = reducer {
+                for &start in &stages {
+                    r.ready(grads, start)?;
+                }
+                r.finish(grads)?;
+            }
+            return Ok(LossSums { nll: 0.0, kl: 0.0 });
+        }
         let mut ready = |grads: &CudaSlice<f32>, stage: usize| -> Result<(), CudaError> {
             match reducer.as_deref_mut() {
                 Some(r) if stage < stages.len() => r.ready(grads, stages[stage]),

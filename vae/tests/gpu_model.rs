@@ -309,9 +309,114 @@ fn nccl_world_of_one_trains_as_without_it() {
         "each value summed once in the last step"
     );
     assert!(r.issued.len() > 4, "the stages sent several buckets");
+    let issued_by_a_full_step = r.issued.len();
+    // A replica with an empty share of a short last batch still sends every bucket, in the
+    // order the others do, and adds nothing.
+    let mut r = r;
+    let mut gm = GpuModel::new(reduced.model.clone(), dev.clone());
+    let w = gm.upload(&reduced.state.weights).expect("weights");
+    let mut g = gm.upload(&vec![0f32; total]).expect("gradient");
+    let empty = Batch::build(
+        &rows,
+        Some(&ctx),
+        &[],
+        InputKind::Binary,
+        Some(Draws {
+            seed: 1,
+            step: 0,
+            dropout: 0.5,
+            latent: 16,
+        }),
+    );
+    let sums = gm
+        .loss_and_gradient_reduced(&w, &empty, 0.2, 1.0, &mut g, Some(&mut r))
+        .expect("an empty share");
+    assert_eq!((sums.nll, sums.kl), (0.0, 0.0));
+    assert_eq!(r.issued.len(), issued_by_a_full_step);
+    assert!(dev
+        .download(&g)
+        .expect("gradient")
+        .iter()
+        .all(|&v| v == 0.0));
     let mut small = [1.5f64, -2.0];
     r.nccl()
         .all_reduce_host_f64(&mut small)
         .expect("f64 all-reduce");
     assert_eq!(small, [1.5, -2.0]);
+}
+
+/// Two replicas (threads; on a GPU they share it, gradients through the host) on a data set
+/// whose last batch has one user, so one replica's share is empty: training goes on and
+/// follows a single replica.
+fn replicas_with_an_empty_share_follow_one_replica(dev: Option<Arc<CudaDevice>>) {
+    use archetype_vae::ThreadGroup;
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let (users, items) = (201, 800);
+    let rows = random_users(&mut rng, users, items, 0.03);
+    let spec = ModelSpec {
+        items,
+        hidden: 48,
+        latent: 12,
+        context: 0,
+        variant: Variant::Plain,
+    };
+    let params = TrainParams {
+        epochs: 1,
+        batch: 100,
+        anneal_steps: 10,
+        patience: 0,
+        ..TrainParams::default()
+    };
+    let data = TrainData {
+        rows: &rows,
+        context: None,
+    };
+    let mut one = Trainer::new(spec.clone(), params.clone()).expect("trainer");
+    if let Some(d) = &dev {
+        one.use_device(d.clone()).expect("device");
+    }
+    one.epoch(&mut Solo, &data, &mut |_| {})
+        .expect("one replica");
+    let states: Vec<Vec<f32>> = std::thread::scope(|s| {
+        let handles: Vec<_> = ThreadGroup::new(2)
+            .into_iter()
+            .map(|mut member| {
+                let (spec, params, dev, data) = (spec.clone(), params.clone(), dev.clone(), &data);
+                s.spawn(move || {
+                    let mut t = Trainer::new(spec, params).expect("trainer");
+                    if let Some(d) = dev {
+                        t.use_device(d).expect("device");
+                    }
+                    t.epoch(&mut member, data, &mut |_| {})
+                        .expect("two replicas");
+                    t.state.weights
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("no panic"))
+            .collect()
+    });
+    assert_eq!(states[0], states[1], "replicas hold the same weights");
+    let max = one
+        .state
+        .weights
+        .iter()
+        .zip(&states[0])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(max < 1e-4, "two replicas differ from one by {max}");
+}
+
+#[test]
+fn gpu_replicas_with_an_empty_share_follow_one_replica() {
+    let Some(dev) = device() else { return };
+    replicas_with_an_empty_share_follow_one_replica(Some(dev));
+}
+
+/// The same on the CPU (runs everywhere).
+#[test]
+fn cpu_replicas_with_an_empty_share_follow_one_replica() {
+    replicas_with_an_empty_share_follow_one_replica(None);
 }
