@@ -6,6 +6,9 @@
 //! little-endian), starts from the same factors as implicit, writes `DIR/ours_{x,y}.f32` and
 //! prints the wall and CPU seconds of each iteration as the last line, in JSON.
 
+#[path = "shared/als_matrix.rs"]
+mod als_matrix;
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -74,26 +77,8 @@ fn cpu_seconds() -> f64 {
 }
 
 fn generated(users: usize, items: usize, nnz: usize, k: usize) -> Matrix {
+    let (offsets, indices, confidence) = als_matrix::generate(users, items, nnz, 1);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let per_user = nnz / users.max(1);
-    let mut offsets = vec![0u64];
-    let mut indices: Vec<u32> = Vec::with_capacity(nnz);
-    let mut confidence = Vec::with_capacity(nnz);
-    let mut row = Vec::new();
-    for _ in 0..users {
-        // Row lengths spread over [1, 2 * mean) so that load balance matters as in real data.
-        let len = rng.random_range(1..2 * per_user.max(1));
-        row.clear();
-        row.extend((0..len).map(|_| rng.random_range(0..items as u32)));
-        row.sort_unstable();
-        row.dedup();
-        for &j in &row {
-            indices.push(j);
-            let plays: f32 = rng.random_range(1.0..50.0);
-            confidence.push(1.0 + 40.0 * plays.ln_1p());
-        }
-        offsets.push(indices.len() as u64);
-    }
     let x = (0..users * k)
         .map(|_| rng.random_range(0.0..0.01))
         .collect();

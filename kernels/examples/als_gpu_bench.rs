@@ -1,9 +1,13 @@
 //! Seconds per full ALS iteration on the GPU (user half-step and item half-step, each a Gram
 //! matrix by cuBLAS and the batched CG kernel, 3 CG steps), on a generated matrix:
 //! `als_gpu_bench [users] [items] [nnz] [iters] [k...]` (defaults 200000 100000 10000000 5
-//! 128 512, the 10 M non-zeros at 128 and 512 factors). Prints one JSON line per k:
+//! 128 512, the 10 M non-zeros at 128 and 512 factors), generated as `als_bench`
+//! generates its matrix, so the two give CPU and GPU figures for the same data. Prints one JSON line per k:
 //! the device, the shape and each iteration's seconds (the first includes no compilation:
 //! the kernels are loaded before timing). Needs a GPU; says why and exits 1 without one.
+
+#[path = "shared/als_matrix.rs"]
+mod als_matrix;
 
 use std::time::Instant;
 
@@ -13,33 +17,6 @@ use archetype_kernels::cuda::device::{CudaDevice, GemmPrecision};
 use rand::{Rng, SeedableRng};
 
 type Error = Box<dyn std::error::Error>;
-
-/// `users` rows of about `nnz / users` distinct columns each, popularity-skewed (squared
-/// uniform draws), confidences 1 + 40 log(1 + plays) as implicit's default scaling would give.
-fn matrix(users: usize, items: usize, nnz: usize, seed: u64) -> (Vec<u64>, Vec<u32>, Vec<f32>) {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let per = (nnz / users.max(1)).max(1);
-    let mut offsets = Vec::with_capacity(users + 1);
-    offsets.push(0u64);
-    let (mut indices, mut conf) = (Vec::with_capacity(nnz), Vec::with_capacity(nnz));
-    let mut row = Vec::with_capacity(per * 2);
-    for _ in 0..users {
-        row.clear();
-        for _ in 0..per {
-            let u: f64 = rng.random();
-            row.push(((u * u) * items as f64) as u32 % items as u32);
-        }
-        row.sort_unstable();
-        row.dedup();
-        for &j in &row {
-            indices.push(j);
-            let plays: f32 = rng.random_range(1.0..50.0);
-            conf.push(1.0 + 40.0 * plays.ln_1p());
-        }
-        offsets.push(indices.len() as u64);
-    }
-    (offsets, indices, conf)
-}
 
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -62,7 +39,7 @@ fn main() -> Result<(), Error> {
     };
     let d = CudaDevice::open(0, &PtxCache::new(default_cache_dir()), GemmPrecision::F32)
         .map_err(|e| format!("no GPU for the ALS benchmark: {e}"))?;
-    let (off, idx, conf) = matrix(users, items, nnz, 7);
+    let (off, idx, conf) = als_matrix::generate(users, items, nnz, 1);
     let m = CsrRef::new(&off, &idx, &conf)?;
     let (t_off, t_idx, t_conf) = transpose(&m, items)?;
     let by_user = d.upload_csr(&off, &idx, &conf, items)?;

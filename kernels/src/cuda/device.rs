@@ -34,7 +34,7 @@ pub enum GemmPrecision {
     /// Hopper.
     Tf32,
     /// BF16 tensor cores on f32 buffers (`CUBLAS_COMPUTE_32F_FAST_16BF`: operands rounded to
-    /// 8-bit mantissas inside cuBLAS, f32 sums and outputs): twice TF32's rate, and the
+    /// bf16, 7 stored mantissa bits, inside cuBLAS; f32 sums and outputs): twice TF32's rate, and the
     /// weights, gradients and Adam moments stay f32, so no loss scaling is needed.
     Bf16,
 }

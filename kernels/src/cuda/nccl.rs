@@ -30,10 +30,6 @@ use super::CudaError;
 /// Size of an NCCL unique id.
 pub const ID_BYTES: usize = 128;
 
-/// Default bucket: big enough that NCCL runs at bandwidth (a few MiB suffice on NVLink and
-/// InfiniBand), small enough that the first bucket of the output layer leaves early.
-pub const DEFAULT_BUCKET_BYTES: usize = 25 << 20;
-
 fn nccl_error(what: &str, e: nccl::NcclError) -> CudaError {
     // SAFETY: ncclGetErrorString returns a static NUL-terminated string for any result code.
     let text = unsafe {
@@ -132,16 +128,11 @@ impl Nccl {
         self.world
     }
 
-    /// The stream the collectives run on.
-    pub fn stream(&self) -> &Arc<CudaStream> {
-        &self.stream
-    }
-
-    /// Sums `range` of `buf` over the ranks, in place, on [`Nccl::stream`]. The caller orders
+    /// Sums `range` of `buf` over the ranks, in place, on the communicator's stream. The caller orders
     /// it against other streams (see [`GradientReducer`]).
-    fn all_reduce_range<T: NcclElement>(
+    fn all_reduce_range(
         &self,
-        buf: &CudaSlice<T>,
+        buf: &CudaSlice<f32>,
         range: Range<usize>,
         on: &CudaStream,
     ) -> Result<(), CudaError> {
@@ -158,7 +149,7 @@ impl Nccl {
         // records nothing on the NCCL stream, so later writes to other ranges of `buf` on the
         // compute stream do not wait for this bucket; ordering is explicit (events).
         let (base, _sync) = buf.device_ptr(on);
-        let ptr = base + (range.start * std::mem::size_of::<T>()) as u64;
+        let ptr = base + (range.start * std::mem::size_of::<f32>()) as u64;
         // SAFETY: `ptr..ptr + len` lies in `buf` (checked above), which outlives the call's
         // completion because the caller joins the NCCL stream before releasing it.
         unsafe {
@@ -166,7 +157,7 @@ impl Nccl {
                 ptr as *const std::ffi::c_void,
                 ptr as *mut std::ffi::c_void,
                 range.len(),
-                T::DATATYPE,
+                sys::ncclDataType_t::ncclFloat32,
                 sys::ncclRedOp_t::ncclSum,
                 self.comm,
                 self.stream.cu_stream() as sys::cudaStream_t,
@@ -219,18 +210,6 @@ impl Nccl {
         compute.join(&self.stream)?;
         Ok(())
     }
-
-    /// Sums a small host vector over the ranks (statistics, flags): up, all-reduce, down.
-    pub fn all_reduce_host_f64(&self, host: &mut [f64]) -> Result<(), CudaError> {
-        if host.is_empty() {
-            return Ok(());
-        }
-        let buf = self.stream.clone_htod(host)?;
-        self.all_reduce_range(&buf, 0..host.len(), &self.stream)?;
-        let out = self.stream.clone_dtoh(&buf)?;
-        host.copy_from_slice(&out);
-        Ok(())
-    }
 }
 
 impl Drop for Nccl {
@@ -240,19 +219,6 @@ impl Drop for Nccl {
         // one whose peers have gone.
         let _ = unsafe { nccl::comm_abort(self.comm) };
     }
-}
-
-/// The element types summed over NCCL.
-pub trait NcclElement: cudarc::driver::DeviceRepr {
-    const DATATYPE: sys::ncclDataType_t;
-}
-
-impl NcclElement for f32 {
-    const DATATYPE: sys::ncclDataType_t = sys::ncclDataType_t::ncclFloat32;
-}
-
-impl NcclElement for f64 {
-    const DATATYPE: sys::ncclDataType_t = sys::ncclDataType_t::ncclFloat64;
 }
 
 /// The buckets that sum `ready`, a range of a gradient whose values above `ready.end` are
