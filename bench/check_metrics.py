@@ -5,7 +5,9 @@ Recomputes, from the job's aggregate Parquet tables alone, the most-popular rank
 MP country) and every per-user metric (P, R, NDCG, MAP at each K; paper eqs. 9-12), then compares
 them user by user with report/per_user_metrics.parquet and the means with report/report.json.
 Also checks the held-out split: validation and test users disjoint, input + target plays equal
-the interactions' plays, and the protocol's target share per user.
+the interactions' plays, and the protocol's target share per user. A user's targets follow the
+report's rule: held-out tracks, less those also in the input when input tracks are excluded
+from the rankings; users left without a target are skipped.
 
 Usage: check_metrics.py OUTPUT_DIR_OR_JOB_DIR [--tol 1e-9]
 Exit status 0 when everything agrees within the tolerance, 1 otherwise.
@@ -240,20 +242,27 @@ def main():
     split_users = test_u if split_name == "test" else val_u
     s_rows = np.isin(h_u, split_users)
     su, sinv = np.unique(h_u[s_rows], return_inverse=True)
-    n_tg = np.bincount(sinv, weights=(h_tg[s_rows] > 0), minlength=su.size).astype(np.int64)
+    # A track is a target when it has held-out plays and, if input tracks are excluded from
+    # the rankings, none in the input (a replay could never be recommended).
+    is_target = (h_tg > 0) & ~((h_in > 0) & exclude_input)
+    n_tg = np.bincount(sinv, weights=is_target[s_rows], minlength=su.size).astype(np.int64)
     n_in = np.bincount(sinv, weights=(h_in[s_rows] > 0), minlength=su.size).astype(np.int64)
     ev_users = su[n_tg > 0]  # users without targets are skipped
     ev_ntg = n_tg[n_tg > 0]
     pos = np.arange(ev_users.size, dtype=np.int64)
     pos_of = dict(zip(ev_users.tolist(), pos.tolist()))
     in_mask = s_rows & (h_in > 0) & np.isin(h_u, ev_users)
-    tg_mask = s_rows & (h_tg > 0) & np.isin(h_u, ev_users)
+    tg_mask = s_rows & is_target & np.isin(h_u, ev_users)
     to_pos = np.vectorize(pos_of.__getitem__, otypes=[np.int64])
     input_keys = (to_pos(h_u[in_mask]) * n_tracks + h_t[in_mask]) if in_mask.any() else np.zeros(0, np.int64)
     target_keys = to_pos(h_u[tg_mask]) * n_tracks + h_t[tg_mask]
     L = cut + (int(n_in.max()) if (exclude_input and n_in.size) else 0)
     print(f"\n{split_name} users: {su.size} held out, {ev_users.size} with targets "
           f"({su.size - ev_users.size} skipped); ranking prefix scanned: {L}")
+    rep_skipped = rep.get("users_without_target")
+    if rep_skipped is not None and rep_skipped != su.size - ev_users.size:
+        failures.append(f"users without a target: {su.size - ev_users.size}, "
+                        f"report.json says {rep_skipped}")
 
     def padded(r):
         r = r[:L]

@@ -12,6 +12,9 @@
 //! clusters + plays --> centroids --> per-user distance features                 [context]
 //! ```
 //!
+//! [`planted`] generates country play counts with planted archetypes, for the checks that the
+//! grid search recovers them.
+//!
 //! The coordinator reads the aggregated tables, calls [`run`], and writes the tables and
 //! figures; the workers build [`context::Centroids`] from the same inputs and compute each
 //! user's context features. t-SNE and OPTICS are written here by hand to follow
@@ -22,6 +25,7 @@ pub mod context;
 pub mod matrix;
 pub mod optics;
 pub mod pca;
+pub mod planted;
 pub mod quality;
 pub mod search;
 pub mod tables;

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use archetype_eval::breakdown::{self, ModelParts, UserParts};
 use archetype_eval::metrics::{columns, CoverageAtKs, MetricSums, UserMetrics};
-use archetype_eval::report::{compare, ModelRow, Report, ReportHeader};
+use archetype_eval::report::{compare_grouped, ModelGroup, ModelRow, Report, ReportHeader};
+use archetype_job::config::{VaeConfig, VaeGate, VAE_PLAIN_NAME};
 use archetype_job::{JobConfig, JobLayout};
 use archetype_proto::v1;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array};
@@ -158,12 +159,42 @@ pub struct HeadInfo {
 /// Countries listed in the per-country view.
 const BREAKDOWN_COUNTRIES: usize = 10;
 
+/// The model groups the paper also tests among themselves: its four context models (the
+/// paper's gate), and the same contexts through the scaled gate and concatenated, each also set
+/// against the plain VAE.
+pub fn vae_groups(vae: &VaeConfig) -> Vec<ModelGroup> {
+    if !vae.enabled {
+        return Vec::new();
+    }
+    let group = |name: &str, models: Vec<String>| ModelGroup {
+        name: name.to_string(),
+        models,
+        baseline: Some(VAE_PLAIN_NAME.to_string()),
+    };
+    let mut out = Vec::new();
+    for (name, gate) in [
+        ("VAE context models (paper's gate)", VaeGate::Literal),
+        ("VAE context models (scaled gate)", VaeGate::Scale),
+    ] {
+        if vae.gates.contains(&gate) {
+            let models = vae.contexts.iter().map(|c| c.gated_name(gate)).collect();
+            out.push(group(name, models));
+        }
+    }
+    if !vae.concat.is_empty() {
+        let models = vae.concat.iter().map(|c| c.concat_name()).collect();
+        out.push(group("VAE context concatenated", models));
+    }
+    out
+}
+
 pub fn build_report(
     header: ReportHeader,
     models: &[ModelRows],
     ks: &[usize],
     catalogue: usize,
     head: Option<HeadInfo>,
+    groups: &[ModelGroup],
 ) -> Result<Report, ReduceError> {
     let mut rows = Vec::new();
     let mut evaluated: Vec<(String, Vec<(u32, UserMetrics)>)> = Vec::new();
@@ -190,7 +221,7 @@ pub fn build_report(
         }
     }
     let significance = if evaluated.len() >= 2 {
-        Some(compare(&evaluated, ks)?)
+        Some(compare_grouped(&evaluated, ks, groups)?)
     } else {
         None
     };
@@ -290,6 +321,10 @@ pub struct ReportJson<'a> {
     pub split: &'a str,
     pub protocol: &'a str,
     pub exclude_input: bool,
+    /// What a user's targets were (see `archetype_eval::targets`).
+    pub targets: archetype_eval::targets::TargetRule,
+    /// Held-out users left out of every mean because they had no target.
+    pub users_without_target: u64,
     pub seed: u64,
     pub data_fingerprint: &'a str,
     pub catalogue_tracks: usize,
@@ -396,8 +431,8 @@ mod tests {
         y.reverse();
         let two = merge(&[eval(vec![("a", y)]), eval(vec![("a", x)])], &ks).unwrap();
         let header = ReportHeader::default();
-        let r1 = build_report(header.clone(), &one, &ks, 10, None).unwrap();
-        let r2 = build_report(header, &two, &ks, 10, None).unwrap();
+        let r1 = build_report(header.clone(), &one, &ks, 10, None, &[]).unwrap();
+        let r2 = build_report(header, &two, &ks, 10, None, &[]).unwrap();
         assert_eq!(r1.rows[0].means, r2.rows[0].means);
         assert_eq!(one[0].rows.len(), 50);
         assert_eq!(

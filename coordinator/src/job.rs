@@ -10,7 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tracing::{error, info, warn};
 
 use archetype_eval::sampling::{Sampling, SamplingRun};
-use archetype_job::config::SplitProtocol;
+use archetype_eval::targets::TargetRule;
+use archetype_job::config::{SplitProtocol, VaeGate};
 
 use crate::evaluation;
 use crate::journal;
@@ -735,7 +736,18 @@ async fn evaluate_phase(
             100.0 * config.eval.target_fraction
         ),
     };
-    let header = archetype_eval::report::ReportHeader {
+    let targets = TargetRule::new(
+        config.eval.protocol == SplitProtocol::Events,
+        config.eval.exclude_input,
+    );
+    // The target does not depend on the model: every available model skips the same users.
+    let without_target = models
+        .iter()
+        .filter(|m| m.unavailable.is_none())
+        .map(|m| m.skipped)
+        .max()
+        .unwrap_or(0);
+    let mut header = archetype_eval::report::ReportHeader {
         title: format!("{} ({job_id}): {split} users", config.name),
         protocol: format!("{} [{}]", protocol, config.eval.protocol.name()),
         exclusion: if config.eval.exclude_input {
@@ -748,6 +760,13 @@ async fn evaluate_phase(
         lines: vec![
             ("split".into(), split.into()),
             ("held-out users in the split".into(), held_out.to_string()),
+            ("targets".into(), targets.describe().to_string()),
+            (
+                "users skipped".into(),
+                format!(
+                    "{without_target} of {held_out} had no target and are left out of every mean"
+                ),
+            ),
             ("catalogue (tracks)".into(), catalogue.to_string()),
             (
                 "popularity".into(),
@@ -755,6 +774,16 @@ async fn evaluate_phase(
             ),
         ],
     };
+    if config.vae.enabled && config.vae.gates.contains(&VaeGate::Literal) {
+        header.lines.push((
+            "VAE gate".into(),
+            "the paper's gate (eq. 6: z = mu + sigma * eps * gate) acts only through training: \
+             at test time z = mu, so a context model differs from the plain VAE only by the \
+             weights it learned with the context; the scaled gate (z = gate * (mu + sigma * \
+             eps), gate * mu at test time) also reads the context when it recommends"
+                .to_string(),
+        ));
+    }
     let head = evals
         .iter()
         .map(|e| e.head_tracks)
@@ -763,8 +792,15 @@ async fn evaluate_phase(
             share: config.eval.head_share,
             tracks,
         });
-    let mut report = evaluation::build_report(header, &models, ks, catalogue, head)
-        .map_err(|e| JobError::Output(e.to_string()))?;
+    let mut report = evaluation::build_report(
+        header,
+        &models,
+        ks,
+        catalogue,
+        head,
+        &evaluation::vae_groups(&config.vae),
+    )
+    .map_err(|e| JobError::Output(e.to_string()))?;
     report.sampling = sampling;
     let sampled_rows = report.sampling.iter().flat_map(|s| &s.rows);
     for row in report.rows.iter().chain(sampled_rows) {
@@ -781,6 +817,8 @@ async fn evaluate_phase(
         split,
         protocol: config.eval.protocol.name(),
         exclude_input: config.eval.exclude_input,
+        targets,
+        users_without_target: without_target,
         seed: config.eval.seed,
         data_fingerprint: &fp,
         catalogue_tracks: catalogue,

@@ -339,6 +339,14 @@ impl JobSummary {
                 a.pca_components,
                 100.0 * a.variance_kept
             );
+            if let Some(p) = &a.planted {
+                let _ = writeln!(
+                    s,
+                    "              against the {} planted archetypes ({} of the {} countries in \
+                     none): adjusted Rand index {:.3} ({})",
+                    p.archetypes, p.unplanted, p.countries, p.ari, p.file
+                );
+            }
         }
         if let Some(a) = &self.als {
             let last = a["reports"].as_array().and_then(|r| r.last());

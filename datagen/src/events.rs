@@ -23,7 +23,16 @@ const RECENT_FROM: u64 = 1_309_478_400;
 const RECENT_TO: u64 = 1_388_534_400;
 const RECENT_SHARE: f64 = 0.8;
 /// Repertoire size is `REPERTOIRE_SCALE * sqrt(events)`: sublinear, so heavy users re-listen.
-const REPERTOIRE_SCALE: f64 = 5.0;
+/// With Zipf(1) plays over it, this reproduces the real LFM-2b-derived sample of
+/// `shared/data/real_listening_stats.md` at its activity (16/33/87/221 events per user at the
+/// 10/50/90/99% quantiles): distinct tracks per user 4/7/11/17 (real 5/6/10/18), share of the
+/// most played track 0.28/0.39/0.56/0.75 (0.22/0.35/0.57/0.81), of the top five 0.76/0.93
+/// at the 10/50% quantiles (0.73/0.94), plays per (user, track) 1/4/14/36 with mean 6.4
+/// (2/3/14/55, mean 6.8), and, split 80/20 by events, a median share of held-out events that
+/// replay an input track of 1.0 (1.000), the property that broke evaluation on real files.
+/// `datagen/tests/listening.rs` holds the generator to these shapes. The earlier scale of 5
+/// gave three times the distinct tracks and a median replay share of 0.8.
+const REPERTOIRE_SCALE: f64 = 1.2;
 /// Zipf exponent of plays over a user's repertoire.
 pub(crate) const RELISTEN_EXPONENT: f64 = 1.0;
 /// Share of repertoire draws that pick another track by an artist the user already has:
@@ -516,8 +525,8 @@ mod tests {
     #[test]
     fn repertoire_grows_sublinearly() {
         assert_eq!(repertoire_size(1), 1);
-        assert_eq!(repertoire_size(10), 10);
-        assert_eq!(repertoire_size(400), 100);
-        assert_eq!(repertoire_size(10_000), 500);
+        assert_eq!(repertoire_size(10), 4);
+        assert_eq!(repertoire_size(400), 24);
+        assert_eq!(repertoire_size(10_000), 120);
     }
 }

@@ -343,7 +343,7 @@ fn ground_truth(
         model: truth::Model {
             popularity_zipf_exponent: catalogue::POPULARITY_EXPONENT,
             local_share_range: [users::LOCAL_SHARE_RANGE.0, users::LOCAL_SHARE_RANGE.1],
-            repertoire: "round(5 * sqrt(user events)) distinct tracks, at most the user's events",
+            repertoire: "round(1.2 * sqrt(user events)) distinct tracks, at most the user's events",
             artist_loyalty: events::ARTIST_LOYALTY,
             genres: catalogue::GENRES,
             genre_share: events::GENRE_SHARE,

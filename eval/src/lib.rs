@@ -7,6 +7,7 @@
 //! Data flow:
 //!
 //! ```text
+//! held-out (track, input plays, target plays) -> targets::is_target      a user's targets
 //! ranking (best-first item ids, from a model or a baseline) + held-out targets of one user
 //!   -> metrics::user_metrics          one row of P/R/NDCG/MAP at every K     (per user, workers)
 //!   -> metrics::Coverage(AtKs)        distinct items recommended at each K   (per worker, merged)
@@ -27,9 +28,11 @@ pub mod cultural;
 mod error;
 mod exact;
 pub mod metrics;
+pub mod normality;
 pub mod report;
 pub mod sampling;
 pub mod significance;
+pub mod targets;
 
 pub use error::EvalError;
 pub use significance::StatsError;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::EvalError;
 use crate::metrics::{column_index, validate_ks, Metric, MetricSums, UserMetrics, METRICS_PER_K};
+use crate::normality::{ks_normality, KsResult};
 use crate::significance::{
     friedman, holm, wilcoxon_signed_rank, Direction, FriedmanResult, PValueMethod,
 };
@@ -124,17 +125,57 @@ pub struct ColumnSignificance {
     pub column: String,
     /// Across all compared models; `None` with fewer than two models.
     pub friedman: Option<FriedmanResult>,
+    /// The same test within each [`ModelGroup`] that has at least two compared models.
+    #[serde(default)]
+    pub group_friedman: Vec<GroupFriedman>,
+    /// Kolmogorov-Smirnov normality of each model's values, in [`SignificanceTable::models`]
+    /// order.
+    #[serde(default)]
+    pub normality: Vec<KsResult>,
     pub pairwise: Vec<PairwiseComparison>,
+}
+
+/// Models that are also tested among themselves, e.g. the paper's four context models
+/// ("the Friedman test did not indicate any significant differences of the models 1-4").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelGroup {
+    pub name: String,
+    pub models: Vec<String>,
+    /// A model the group's members are each set against in the report (the plain VAE for
+    /// the context models), from the pairwise tests.
+    #[serde(default)]
+    pub baseline: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupFriedman {
+    pub group: String,
+    /// The group's models that were compared (those evaluated).
+    pub models: Vec<String>,
+    pub result: FriedmanResult,
+}
+
+/// The multiple-comparison correction of the pairwise p-values.
+pub const CORRECTION: &str = "holm";
+
+fn correction_name() -> String {
+    CORRECTION.to_string()
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SignificanceTable {
     pub alpha: f64,
+    /// How the pairwise p-values were adjusted (`p_holm`): Holm-Bonferroni within a column.
+    #[serde(default = "correction_name")]
+    pub correction: String,
     pub models: Vec<String>,
     /// Users evaluated by every model: the blocks of every test.
     pub users: usize,
     /// In report order: metric, then K.
     pub columns: Vec<ColumnSignificance>,
+    /// The groups given to [`compare_grouped`].
+    #[serde(default)]
+    pub groups: Vec<ModelGroup>,
 }
 
 /// Columns in the paper's table order: grouped by metric, then K (P@10, P@100, R@10, ...),
@@ -153,6 +194,16 @@ fn report_order(ks: &[usize]) -> Vec<(Metric, usize)> {
 pub fn compare(
     models: &[(String, Vec<(u32, UserMetrics)>)],
     ks: &[usize],
+) -> Result<SignificanceTable, EvalError> {
+    compare_grouped(models, ks, &[])
+}
+
+/// [`compare`], plus a Friedman test within each of `groups` (over the same common users)
+/// and a Kolmogorov-Smirnov normality check of every model's values per column.
+pub fn compare_grouped(
+    models: &[(String, Vec<(u32, UserMetrics)>)],
+    ks: &[usize],
+    groups: &[ModelGroup],
 ) -> Result<SignificanceTable, EvalError> {
     validate_ks(ks)?;
     let width = ks.len() * METRICS_PER_K;
@@ -220,6 +271,11 @@ pub fn compare(
         } else {
             None
         };
+        let group_friedman = group_tests(&names, &samples, groups)?;
+        let normality = samples
+            .iter()
+            .map(|x| ks_normality(x))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut pairwise = Vec::new();
         for a in 0..samples.len() {
             for b in a + 1..samples.len() {
@@ -255,16 +311,50 @@ pub fn compare(
             k,
             column: metric.name(k),
             friedman,
+            group_friedman,
+            normality,
             pairwise,
         });
     }
     Ok(SignificanceTable {
         alpha: DEFAULT_ALPHA,
+        correction: correction_name(),
         models: names,
         users: common.len(),
         columns,
+        groups: groups.to_vec(),
     })
 }
+
+/// Friedman within each group over its models that were compared; groups with fewer than two
+/// of them are left out.
+fn group_tests(
+    names: &[String],
+    samples: &[Vec<f64>],
+    groups: &[ModelGroup],
+) -> Result<Vec<GroupFriedman>, EvalError> {
+    let mut out = Vec::new();
+    for g in groups {
+        let members: Vec<usize> = g
+            .models
+            .iter()
+            .filter_map(|m| names.iter().position(|n| n == m))
+            .collect();
+        if members.len() < 2 {
+            continue;
+        }
+        let picked: Vec<&[f64]> = members.iter().map(|&i| samples[i].as_slice()).collect();
+        out.push(GroupFriedman {
+            group: g.name.clone(),
+            models: members.iter().map(|&i| names[i].clone()).collect(),
+            result: friedman(&picked)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Header lines the console shows above its table too: what the numbers are numbers of.
+const TERMINAL_HEADER_LINES: [&str; 2] = ["targets", "users skipped"];
 
 /// Everything report.json holds; [`Report::markdown`] and [`Report::terminal`] render it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -299,7 +389,14 @@ impl Report {
     }
 
     pub fn terminal(&self) -> String {
-        let mut out = render_terminal(&self.ks, &self.rows);
+        let mut out = String::new();
+        let _ = writeln!(out, "Protocol: {}", self.header.protocol);
+        for (key, value) in &self.header.lines {
+            if TERMINAL_HEADER_LINES.contains(&key.as_str()) {
+                let _ = writeln!(out, "{key}: {value}");
+            }
+        }
+        out.push_str(&render_terminal(&self.ks, &self.rows));
         if let Some(s) = &self.sampling {
             let _ = writeln!(
                 out,
@@ -457,31 +554,20 @@ fn render_significance(out: &mut String, sig: &SignificanceTable) {
     let names: Vec<String> = sig.models.iter().map(|n| md_cell(n)).collect();
     let _ = writeln!(
         out,
-        "Paired tests over the {} users evaluated by all of: {}. Friedman across models per \
-         metric; pairwise two-sided Wilcoxon signed-rank tests, Holm-adjusted within each \
-         metric; \"Better\" at α = {} after adjustment.\n",
+        "Paired tests over the {} users evaluated by all of: {}. As the paper (Sec. 4.2.2): \
+         a Kolmogorov-Smirnov check of normality per model and metric, the Friedman test \
+         across models per metric (across all of them, and within each group below), and \
+         pairwise two-sided Wilcoxon signed-rank tests with {} correction within each metric; \
+         \"Better\" at α = {} after correction.\n",
         sig.users,
         names.join(", "),
+        correction_label(&sig.correction),
         sig.alpha
     );
-    let with_friedman: Vec<Vec<String>> = sig
-        .columns
-        .iter()
-        .filter_map(|c| {
-            c.friedman.as_ref().map(|f| {
-                vec![
-                    c.column.clone(),
-                    format!("{:.4}", f.statistic),
-                    f.df.to_string(),
-                    fmt_p(f.p_value),
-                ]
-            })
-        })
-        .collect();
-    if !with_friedman.is_empty() {
-        let _ = writeln!(out, "### Friedman\n");
-        let head = ["Metric", "χ²", "df", "p"].map(String::from);
-        md_table(out, &head, &with_friedman, |i| i > 0);
+    render_normality(out, sig);
+    render_friedman(out, sig);
+    for g in sig.groups.iter().filter(|g| g.baseline.is_some()) {
+        render_against_baseline(out, sig, g);
     }
     let pairs: Vec<Vec<String>> = sig
         .columns
@@ -502,9 +588,131 @@ fn render_significance(out: &mut String, sig: &SignificanceTable) {
         .collect();
     if !pairs.is_empty() {
         let _ = writeln!(out, "\n### Pairwise Wilcoxon\n");
-        let head = ["Metric", "A", "B", "W", "p", "p (Holm)", "Better"].map(String::from);
+        let adjusted = format!("p ({})", correction_label(&sig.correction));
+        let head = ["Metric", "A", "B", "W", "p", &adjusted, "Better"].map(String::from);
         md_table(out, &head, &pairs, |i| (3..=5).contains(&i));
     }
+}
+
+fn correction_label(name: &str) -> &str {
+    if name == CORRECTION {
+        "Holm"
+    } else {
+        name
+    }
+}
+
+/// Share of samples normality is rejected for at this level (the paper's p <= 0.001).
+const NORMALITY_ALPHA: f64 = 0.001;
+
+fn render_normality(out: &mut String, sig: &SignificanceTable) {
+    let tested: Vec<&KsResult> = sig.columns.iter().flat_map(|c| &c.normality).collect();
+    if tested.is_empty() {
+        return;
+    }
+    let rejected = tested
+        .iter()
+        .filter(|k| k.p_value <= NORMALITY_ALPHA)
+        .count();
+    let _ = writeln!(out, "### Normality (Kolmogorov-Smirnov)\n");
+    let _ = writeln!(
+        out,
+        "Each model's per-user values, standardised with their own mean and deviation, against \
+         the normal law (as `scipy.stats.kstest`; estimating the parameters makes the test \
+         conservative). Normality is rejected at p ≤ {NORMALITY_ALPHA} for {rejected} of {} \
+         samples, which is why the comparisons use rank tests. Cells: D (p).\n",
+        tested.len()
+    );
+    let mut head = vec!["Model".to_string()];
+    head.extend(sig.columns.iter().map(|c| c.column.clone()));
+    let body: Vec<Vec<String>> = sig
+        .models
+        .iter()
+        .enumerate()
+        .map(|(i, model)| {
+            let mut cells = vec![md_cell(model)];
+            cells.extend(sig.columns.iter().map(|c| {
+                c.normality.get(i).map_or("–".to_string(), |k| {
+                    format!("{:.3} ({})", k.statistic, fmt_p(k.p_value))
+                })
+            }));
+            cells
+        })
+        .collect();
+    md_table(out, &head, &body, |i| i > 0);
+}
+
+fn render_friedman(out: &mut String, sig: &SignificanceTable) {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for c in &sig.columns {
+        if let Some(f) = &c.friedman {
+            rows.push(friedman_cells(c, &format!("all {}", f.treatments), f));
+        }
+        for g in &c.group_friedman {
+            let label = format!("{} ({})", md_cell(&g.group), g.models.len());
+            rows.push(friedman_cells(c, &label, &g.result));
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n### Friedman\n");
+    let head = ["Metric", "Models", "χ²", "df", "p"].map(String::from);
+    md_table(out, &head, &rows, |i| i > 1);
+}
+
+fn friedman_cells(c: &ColumnSignificance, models: &str, f: &FriedmanResult) -> Vec<String> {
+    vec![
+        c.column.clone(),
+        models.to_string(),
+        format!("{:.4}", f.statistic),
+        f.df.to_string(),
+        fmt_p(f.p_value),
+    ]
+}
+
+/// Each member of `g` against its baseline, per metric: the mean paired difference and the
+/// corrected p-value of their Wilcoxon test.
+fn render_against_baseline(out: &mut String, sig: &SignificanceTable, g: &ModelGroup) {
+    let Some(base) = g.baseline.as_deref() else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n### {} against {}\n",
+        md_cell(&g.name),
+        md_cell(base)
+    );
+    let _ = writeln!(
+        out,
+        "Mean paired difference (model - {}) over the common users, and the {}-corrected \
+         Wilcoxon p-value; a difference counts only where p < {}.\n",
+        md_cell(base),
+        correction_label(&sig.correction),
+        sig.alpha
+    );
+    let mut head = vec!["Model".to_string()];
+    head.extend(sig.columns.iter().map(|c| c.column.clone()));
+    let mut body = Vec::new();
+    for m in g.models.iter().filter(|m| sig.models.contains(m)) {
+        let mut cells = vec![md_cell(m)];
+        for c in &sig.columns {
+            let pair = c.pairwise.iter().find(|p| {
+                (p.model_a == *m && p.model_b == base) || (p.model_b == *m && p.model_a == base)
+            });
+            cells.push(pair.map_or("–".to_string(), |p| {
+                // `0.0 - x`, not `-x`: a tie prints +0.0000, not -0.0000.
+                let d = if p.model_a == *m {
+                    p.mean_difference
+                } else {
+                    0.0 - p.mean_difference
+                };
+                format!("{d:+.4} (p {})", fmt_p(p.p_holm))
+            }));
+        }
+        body.push(cells);
+    }
+    md_table(out, &head, &body, |i| i > 0);
 }
 
 /// A compact aligned table for the console: every metric column and coverage per model.
@@ -722,7 +930,9 @@ mod tests {
         let md = render_markdown(&header(), &KS, &[evaluated("A", 0.3)], Some(&table));
         assert!(md.contains("## Significance"));
         assert!(md.contains("35 users evaluated by all of: A, B, C"));
-        assert!(md.contains("| Metric | χ² | df | p |\n"));
+        assert!(md.contains("| Metric | Models | χ² | df | p |\n"));
+        assert!(md.contains("| P@10 | all 3 |"));
+        assert!(md.contains("### Normality (Kolmogorov-Smirnov)"));
         assert!(md.contains("| Metric | A | B | W | p | p (Holm) | Better |\n"));
         assert!(md.contains("| --- | --- | --- | ---: | ---: | ---: | --- |\n"));
         // 35 pairs all in A's favour: p far below 1e-3, printed in scientific notation.
@@ -737,6 +947,59 @@ mod tests {
             .find(|l| l.starts_with("| P@10 | A | C |"))
             .expect("A vs C row");
         assert!(ac_line.ends_with("| 1.0000 | 1.0000 | – |"), "{ac_line}");
+    }
+
+    #[test]
+    fn groups_get_their_own_friedman_and_a_table_against_the_baseline() {
+        let models = three_models();
+        let groups = [
+            ModelGroup {
+                name: "context".to_string(),
+                models: vec!["B".to_string(), "C".to_string(), "absent".to_string()],
+                baseline: Some("A".to_string()),
+            },
+            ModelGroup {
+                name: "alone".to_string(),
+                models: vec!["C".to_string()],
+                baseline: None,
+            },
+        ];
+        let table = compare_grouped(&models, &KS, &groups).expect("valid");
+        assert_eq!(table.correction, "holm");
+        for col in &table.columns {
+            // Only the group with two compared models is tested, over B and C alone.
+            assert_eq!(col.group_friedman.len(), 1);
+            let g = &col.group_friedman[0];
+            assert_eq!(g.models, ["B", "C"]);
+            let i = column_index(&KS, col.metric, col.k).expect("column");
+            let pick = |m: usize| -> Vec<f64> {
+                let mut rows: Vec<&(u32, UserMetrics)> = models[m]
+                    .1
+                    .iter()
+                    .filter(|(u, _)| (5..40).contains(u))
+                    .collect();
+                rows.sort_by_key(|(u, _)| *u);
+                rows.iter().map(|(_, r)| r.values[i]).collect()
+            };
+            assert_eq!(g.result, friedman(&[pick(1), pick(2)]).expect("valid"));
+            assert_eq!(col.normality.len(), 3);
+            // A's values rise linearly with the user: far from a bell, yet 35 points are few.
+            assert!(col.normality.iter().all(|k| k.n == 35 && k.statistic > 0.0));
+        }
+        let md = render_markdown(&header(), &KS, &[evaluated("A", 0.3)], Some(&table));
+        assert!(md.contains("| P@10 | context (2) |"), "{md}");
+        assert!(md.contains("### context against A"));
+        // B is below A by 0.2 on every user: a negative difference, Holm-significant.
+        let b_line = md
+            .lines()
+            .find(|l| l.starts_with("| B | -0.2"))
+            .expect("B against A");
+        assert!(b_line.contains("(p "), "{b_line}");
+        assert!(
+            md.lines()
+                .any(|l| l.starts_with("| C | +0.0000 (p 1.0000) |")),
+            "C ties A on every user: {md}"
+        );
     }
 
     #[test]

@@ -65,4 +65,24 @@ pub struct ArchetypeSummary {
     pub seconds: f64,
     /// Objects written, relative to the job's root.
     pub outputs: Vec<String>,
+    /// How the clusters compare with the archetypes planted in generated data, when the
+    /// input has a `ground_truth.json` beside its users file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planted: Option<PlantedMatch>,
+}
+
+/// The clusters found against the archetypes a generator planted (`ground_truth.json`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PlantedMatch {
+    /// The ground-truth file read.
+    pub file: String,
+    /// Adjusted Rand index over the kept countries; "in no cluster" (found) and "in no
+    /// archetype" (planted) are each a group of their own.
+    pub ari: f64,
+    /// Planted archetypes among the kept countries.
+    pub archetypes: usize,
+    /// Kept countries the truth plants in no archetype.
+    pub unplanted: usize,
+    /// Kept countries compared.
+    pub countries: usize,
 }

@@ -14,7 +14,7 @@ pub mod plan;
 pub mod store;
 pub mod wire;
 
-pub use clusters::{ArchetypeSummary, CountryClusters};
+pub use clusters::{ArchetypeSummary, CountryClusters, PlantedMatch};
 pub use config::{
     AlsConfig, AlsSolver, ArchetypeConfig, ConfidenceKind, ConfigError, CrossCulturalConfig,
     JobConfig, LocalGroups, LocalModelsConfig, PcaSolver,

@@ -206,7 +206,7 @@ fn two_worker_processes_write_what_the_reference_computes() {
     }
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(job.join("report/report.json")).unwrap()).unwrap();
-    assert_eq!(report["protocol"], "events");
+    assert_eq!(report["protocol"], "tracks");
     assert_eq!(report["seed"], 42);
     assert!(report["data_fingerprint"].as_str().unwrap().len() == 16);
     let global = &report["report"]["rows"][0];

@@ -477,6 +477,7 @@ impl Trainer {
             self.context(context),
             self.params.input,
             k,
+            true,
             self.params.batch,
             &mut self.acts,
         )
@@ -515,6 +516,7 @@ impl Trainer {
                     &self.state.weights,
                     &batch,
                     VALIDATION_K,
+                    true,
                     &mut self.acts,
                 )?,
             };
@@ -599,20 +601,32 @@ impl Trainer {
     }
 }
 
+/// Top-`k` of each user of `batch`; `exclude_input` leaves the user's input tracks out (the
+/// evaluation's `exclude_input = false` lets a model recommend what the user already plays).
 fn rank_batch(
     model: &Model,
     weights: &[f32],
     batch: &Batch,
     k: usize,
+    exclude_input: bool,
     acts: &mut Activations,
 ) -> Result<Vec<Vec<u32>>, VaeError> {
     model.score(weights, batch, acts)?;
     let input = batch.input();
-    let exclude: Vec<Vec<u32>> = (0..batch.rows).map(|r| input.row(r).0.to_vec()).collect();
+    let exclude: Vec<Vec<u32>> = (0..batch.rows)
+        .map(|r| {
+            if exclude_input {
+                input.row(r).0.to_vec()
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
     Ok(top_k_rows(&acts.logits, batch.items, k, &exclude))
 }
 
-/// Top-`k` tracks of each user of `input` under `weights`, input tracks excluded.
+/// Top-`k` tracks of each user of `input` under `weights`, input tracks excluded when
+/// `exclude_input`.
 #[allow(clippy::too_many_arguments)]
 pub fn recommend_with(
     model: &Model,
@@ -621,6 +635,7 @@ pub fn recommend_with(
     context: Option<&ContextRows>,
     kind: crate::spec::InputKind,
     k: usize,
+    exclude_input: bool,
     block: usize,
     acts: &mut Activations,
 ) -> Result<Vec<Vec<u32>>, VaeError> {
@@ -628,7 +643,7 @@ pub fn recommend_with(
     let mut out = Vec::with_capacity(users.len());
     for b in users.chunks(block.max(1)) {
         let batch = Batch::build(input, context, b, kind, None);
-        out.extend(rank_batch(model, weights, &batch, k, acts)?);
+        out.extend(rank_batch(model, weights, &batch, k, exclude_input, acts)?);
     }
     Ok(out)
 }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use archetype_als::{
     Checkpoints, Confidence, Factors, IterationReport, LocalInput, Params, Resume, Shape, WmfModel,
 };
+use archetype_eval::targets::is_target;
 use archetype_job::config::{AlsSolver, ConfidenceKind};
 use archetype_job::layout::{
     ALS_CHECKPOINTS, ALS_ITEM_FACTORS, ALS_ITEM_NPY, ALS_STATE, ALS_USER_FACTORS, ALS_USER_NPY,
@@ -463,7 +464,9 @@ fn read_share(
                         .validation_input
                         .push((u.value(i), t.value(i), inp.value(i) as f32));
                 }
-                if tgt.value(i) > 0 {
+                // Validation always ranks with the input left out (as the VAE's does), so its
+                // targets are the held-out tracks the input does not contain.
+                if is_target(inp.value(i), tgt.value(i), true) {
                     input.validation_target.push((u.value(i), t.value(i)));
                 }
             }

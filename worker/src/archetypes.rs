@@ -155,6 +155,14 @@ pub async fn run_phase(root: &StoreUrl, cfg: &JobConfig) -> Result<ArchetypeSumm
         None => HashMap::new(),
     };
     let outputs = write_outputs(root, cfg, &outcome, &inputs, &meta, &tags).await?;
+    // The planted truth is an aid for generated data, never a reason to fail the phase.
+    let planted =
+        crate::ground_truth::compare(&cfg.input.users, &outcome.countries, &outcome.labels)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "ground truth unreadable: clusters not compared");
+                None
+            });
     let chosen = &outcome.search.chosen;
     Ok(ArchetypeSummary {
         countries: outcome.countries.len(),
@@ -171,6 +179,7 @@ pub async fn run_phase(root: &StoreUrl, cfg: &JobConfig) -> Result<ArchetypeSumm
         dominating_tracks: outcome.dominating.len(),
         seconds: t0.elapsed().as_secs_f64(),
         outputs,
+        planted,
     })
 }
 
@@ -357,12 +366,14 @@ async fn write_outputs(
             "perplexity": chosen.perplexity,
             "min_cluster_size": chosen.min_cluster_size,
             "score": chosen.score,
+            "silhouette": chosen.silhouette,
+            "consensus": chosen.consensus,
             "map_preservation": chosen.map_preservation,
             "kl_divergence": emb.kl_divergence,
             "tsne_iterations": emb.iterations,
             "eligible": o.search.eligible,
         },
-        "score": "mean over countries of the share of a country's s - 1 nearest neighbours in the PCA space (s: its cluster's size) that are its cluster-mates; countries in no cluster score 0; pairs with fewer than 2 clusters are not eligible; ties go to more clusters, then to map_preservation (k-NN preservation of the t-SNE map, k = neighbours)",
+        "score": "consensus x max(silhouette, 0): silhouette = mean silhouette of the clustering on cosine distances between the PCA scores (countries in no cluster score 0); consensus = mean adjusted Rand index with every other pair's clustering; pairs with fewer than 2 clusters are not eligible; ties go to more clusters, then to map_preservation (k-NN preservation of the t-SNE map, k = neighbours), then to the earlier pair",
         "neighbours": cfg.archetypes.neighbours,
         "xi": cfg.archetypes.xi,
         "pca": {
@@ -421,17 +432,22 @@ async fn write_outputs(
         }
     }
     written.push(put(TOP_TRACKS_CSV.into(), t2.into_bytes()).await?);
+    // score = consensus x max(silhouette, 0), the selection score; cluster_preservation is
+    // the former score, kept for comparison.
     let mut g = String::from(
-        "perplexity,min_cluster_size,score,map_preservation,clusters,left_out,kl_divergence,eligible,skipped\n",
+        "perplexity,min_cluster_size,score,silhouette,consensus,cluster_preservation,map_preservation,clusters,left_out,kl_divergence,eligible,skipped\n",
     );
     for c in &o.search.grid {
         let f = |x: Option<f64>| x.map(|v| format!("{v:.6}")).unwrap_or_default();
         let _ = writeln!(
             g,
-            "{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
             c.perplexity,
             c.min_cluster_size,
             f(c.score),
+            f(c.silhouette),
+            f(c.consensus),
+            f(c.cluster_preservation),
             f(c.map_preservation),
             c.clusters,
             c.left_out,

@@ -13,6 +13,7 @@ use archetype_eval::baselines::{GroupedPopularity, PopularityRanker};
 use archetype_eval::breakdown::{head_tail_metrics, head_tracks};
 use archetype_eval::cultural::{exclude_same_country, Cultures};
 use archetype_eval::metrics::{user_metrics, CoverageAtKs, UserMetrics};
+use archetype_eval::targets::is_target;
 use archetype_job::config::CrossCulturalConfig;
 use archetype_job::{JobConfig, StoreUrl};
 use archetype_kernels::cpu::rank::Ranked;
@@ -175,7 +176,7 @@ pub async fn evaluate(
                     h.input.push(t.value(i));
                     h.input_plays.push((t.value(i), inp.value(i) as f32));
                 }
-                if tgt.value(i) > 0 {
+                if is_target(inp.value(i), tgt.value(i), cfg.eval.exclude_input) {
                     h.target.push(t.value(i));
                 }
             }
@@ -402,11 +403,15 @@ async fn vae_results(
     let input =
         archetype_vae::UserRows::new(catalogue, users.values().map(|h| h.input_plays.clone()))
             .map_err(|e| e.to_string())?;
+    let exclude = cfg.eval.exclude_input;
     // Off the runtime's threads: scoring saturates every core, and the heartbeat must go on.
     let lists: Vec<(String, Vec<Vec<u32>>)> = tokio::task::spawn_blocking(move || {
         loaded
             .iter()
-            .map(|v| Ok((v.key.id.clone(), v.recommend(&input, &idx, &context, k)?)))
+            .map(|v| {
+                let lists = v.recommend(&input, &idx, &context, k, exclude)?;
+                Ok((v.key.id.clone(), lists))
+            })
             .collect::<Result<Vec<_>, String>>()
     })
     .await

@@ -40,6 +40,7 @@ pub mod dataflow;
 pub mod device;
 pub mod evaluate;
 pub mod faults;
+pub mod ground_truth;
 pub mod ingest;
 pub mod local_models;
 pub mod metrics;

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 
+use archetype_eval::targets::is_target;
 use archetype_job::layout::{HELDOUT, INTERACTIONS, SUMMARY, TRACKS, USERS};
 use archetype_job::{open_url, StoreUrl};
 use arrow_array::Array;
@@ -248,7 +249,8 @@ pub async fn user_listening(root: &StoreUrl, user_id: u32) -> Result<UserListeni
                 if inp.value(i) > 0 {
                     input.push((t.value(i), inp.value(i)));
                 }
-                if tgt.value(i) > 0 {
+                // Recommendations leave the input out, so a replayed track is never a hit.
+                if is_target(inp.value(i), tgt.value(i), true) {
                     target.insert(t.value(i));
                 }
             }

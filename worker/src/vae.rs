@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use archetype_als::mailbox::{Body, Envelope, Mailbox, MAX_VALUES};
+use archetype_eval::targets::is_target;
 use archetype_job::config::{VaeConfig, VaeContext, VaeGate, VaeInput};
 use archetype_job::layout::{CONTEXT, HELDOUT, INTERACTIONS, TRACKS, USERS, VAE, VAE_MODELS};
 use archetype_job::{open_url, JobConfig, StoreUrl};
@@ -48,7 +49,7 @@ pub struct VaeModelKey {
 }
 
 /// The report name of the plain VAE.
-pub const VAE_PLAIN: &str = "VAE";
+pub const VAE_PLAIN: &str = archetype_job::config::VAE_PLAIN_NAME;
 
 /// The models `cfg` asks for, in training and report order.
 pub fn models(cfg: &VaeConfig) -> Vec<VaeModelKey> {
@@ -60,21 +61,13 @@ pub fn models(cfg: &VaeConfig) -> Vec<VaeModelKey> {
     }];
     for &c in &cfg.contexts {
         for &g in &cfg.gates {
-            let (variant, suffix, name) = match g {
-                VaeGate::Literal => (
-                    Variant::GateLiteral,
-                    "gate_literal",
-                    format!("VAE {}", c.label()),
-                ),
-                VaeGate::Scale => (
-                    Variant::GateScale,
-                    "gate_scale",
-                    format!("VAE {} scaled gate", c.label()),
-                ),
+            let (variant, suffix) = match g {
+                VaeGate::Literal => (Variant::GateLiteral, "gate_literal"),
+                VaeGate::Scale => (Variant::GateScale, "gate_scale"),
             };
             out.push(VaeModelKey {
                 id: format!("{}.{suffix}", c.id()),
-                name,
+                name: c.gated_name(g),
                 context: Some(c),
                 variant,
             });
@@ -83,7 +76,7 @@ pub fn models(cfg: &VaeConfig) -> Vec<VaeModelKey> {
     for &c in &cfg.concat {
         out.push(VaeModelKey {
             id: format!("{}.concat", c.id()),
-            name: format!("VAE {} concatenated", c.label()),
+            name: c.concat_name(),
             context: Some(c),
             variant: Variant::Concat,
         });
@@ -380,7 +373,8 @@ async fn read_inputs(root: &StoreUrl) -> Result<Inputs, String> {
                 if inp.value(i) > 0 {
                     row.push((t.value(i), inp.value(i) as f32));
                 }
-                if tgt.value(i) > 0 {
+                // Validation rankings leave the input out: only new tracks are reachable.
+                if is_target(inp.value(i), tgt.value(i), true) {
                     val_target.entry(user).or_default().push(t.value(i));
                 }
             }
@@ -984,6 +978,7 @@ impl LoadedVae {
         users: &[u32],
         context: &ContextTable,
         k: usize,
+        exclude_input: bool,
     ) -> Result<Vec<Vec<u32>>, String> {
         let ctx = self.context_rows(context, users)?;
         let mut acts = archetype_vae::model::Activations::default();
@@ -994,6 +989,7 @@ impl LoadedVae {
             ctx.as_ref(),
             self.params.input,
             k,
+            exclude_input,
             self.params.batch,
             &mut acts,
         )

@@ -87,7 +87,7 @@ fn wmf_als_phase_stores_resumes_and_is_evaluated() {
     let dir = tmp.path().join("data");
     data(&dir);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut c = config(&dir, SplitProtocol::Events);
+    let mut c = config(&dir, SplitProtocol::Tracks);
     c.als.enabled = true;
     c.als.factors = 16;
     c.als.iterations = 4;

@@ -22,10 +22,12 @@ fn vae_models_train_over_replicas_resume_and_beat_the_baselines() {
     let dir = tmp.path().join("data");
     let gen = GeneratorConfig {
         seed: 3,
-        // Large enough that the asserted margins (6-9% over the cluster chart at seeds 3 and 5)
-        // stand clear of the noise of which events the split holds out; at 4,000 users and
-        // 800k events (266 test users) the plain VAE and the cluster chart traded places
-        // when the split's draws changed.
+        // Large enough that the asserted margins stand clear of the noise of which tracks the
+        // split holds out; at 4,000 users and 800k events (266 test users) the plain VAE and
+        // the cluster chart traded places when the split's draws changed. With replay-heavy
+        // listening (the generator's default since the evaluation-targets issue) the margin
+        // over the cluster chart is thin for the plain VAE (0.2488 against 0.2467 at seed 3)
+        // and 5-6% for the context models.
         events: 3_200_000,
         users: Some(8_000),
         tracks: Some(3_000),
@@ -34,7 +36,7 @@ fn vae_models_train_over_replicas_resume_and_beat_the_baselines() {
     };
     generate(&gen, &dir, false).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut c = config(&dir, SplitProtocol::Events);
+    let mut c = config(&dir, SplitProtocol::Tracks);
     c.eval.heldout_fraction = 0.2;
     c.eval.validation_users = 200;
     c.eval.test_users = 700;
@@ -200,7 +202,7 @@ fn vae_models_train_over_replicas_resume_and_beat_the_baselines() {
         .block_on(archetype_worker::vae::read_context(&root))
         .unwrap();
     let direct = literal
-        .recommend(&rows, &[r.user.user_idx], &context, 30)
+        .recommend(&rows, &[r.user.user_idx], &context, 30, true)
         .unwrap();
     let listed: Vec<u32> = r.recommended.iter().map(|x| x.track.track_idx).collect();
     assert_eq!(listed, direct[0]);
