@@ -53,13 +53,17 @@ enum Command {
         /// Working directory for the data, the outputs and the worker logs.
         #[arg(long, default_value = "demo-out")]
         dir: PathBuf,
-        /// 6 M events: fewer leave the small countries too noisy for the planted archetypes
-        /// to show (3 M: adjusted Rand index 0.01).
+        /// 6 M events keep ~15,000 tracks over 50 countries, enough for the planted archetypes
+        /// to show (adjusted Rand index 1.0 at seed 42).
         #[arg(long, default_value_t = 6_000_000)]
         events: u64,
-        #[arg(long, default_value_t = 2)]
-        workers: usize,
+        /// Worker processes. One process of two threads: on a 2-core machine the VAE phase
+        /// takes 5.3 s an epoch this way against 12 s as two processes of one thread, whose
+        /// gradient all-reduce crosses timely's channels every step; the numbers are the same.
         #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Timely threads per worker process.
+        #[arg(long, default_value_t = 2)]
         threads: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -445,9 +449,10 @@ idf_threshold = 2.2
 # The paper's 1,200 / 600 over 122,442 tracks; narrower here so that the demo's VAE models
 # train in minutes on a laptop's CPU. Batches of 100 give ~50 Adam steps an epoch on the
 # demo's ~5,000 training users (500 gave 5, and 12 epochs left every VAE a popularity chart).
+# Validation NDCG@100 levels off by epoch 8 to 10 here (0.195 to 0.199).
 hidden = 200
 latent = 64
-epochs = 15
+epochs = 10
 batch = 100
 lr = 0.002
 anneal_steps = 1000
