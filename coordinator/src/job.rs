@@ -455,10 +455,11 @@ async fn aggregate_phase(
                 // Parts of an interrupted attempt must not be read as this one's.
                 clear: Some(layout.root.join("aggregate")),
             },
-            |i, peers| {
+            |i, f| {
                 v1::task::Kind::Aggregate(v1::AggregateTask {
                     process_index: i as u32,
-                    peers: peers.to_vec(),
+                    peers: f.peers.clone(),
+                    formation_secret: f.secret.clone(),
                     threads: config.cluster.threads as u32,
                     config_toml: config_toml.clone(),
                     output_url: layout.root.url.clone(),
@@ -562,11 +563,12 @@ async fn training_phase(
     let config_toml = config.to_toml();
     let threads = config.cluster.threads as u32;
     let results = cluster
-        .run(Phase::quiet(phase, config, false, None), |i, peers| {
+        .run(Phase::quiet(phase, config, false, None), |i, f| {
             if phase == "als" {
                 v1::task::Kind::Als(v1::AlsTask {
                     process_index: i as u32,
-                    peers: peers.to_vec(),
+                    peers: f.peers.clone(),
+                    formation_secret: f.secret.clone(),
                     threads,
                     config_toml: config_toml.clone(),
                     output_url: layout.root.url.clone(),
@@ -574,7 +576,8 @@ async fn training_phase(
             } else {
                 v1::task::Kind::Vae(v1::VaeTask {
                     process_index: i as u32,
-                    peers: peers.to_vec(),
+                    peers: f.peers.clone(),
+                    formation_secret: f.secret.clone(),
                     threads,
                     config_toml: config_toml.clone(),
                     output_url: layout.root.url.clone(),
@@ -881,6 +884,23 @@ impl<'a> Phase<'a> {
     }
 }
 
+/// Who forms one attempt's timely cluster, and the secret its members prove to each other
+/// before timely gets a link (sent to each over its authenticated task channel only).
+struct Formation {
+    peers: Vec<String>,
+    secret: Vec<u8>,
+}
+
+/// 32 bytes from the operating system's generator.
+fn formation_secret() -> Result<Vec<u8>, JobError> {
+    use ring::rand::SecureRandom;
+    let mut s = vec![0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut s)
+        .map_err(|_| JobError::Cluster("no system randomness for the formation secret".into()))?;
+    Ok(s)
+}
+
 impl<'a> Cluster<'a> {
     async fn form(
         state: &'a CoordinatorState,
@@ -920,7 +940,7 @@ impl<'a> Cluster<'a> {
         all
     }
 
-    /// Hands every member (or member 0) its task for `phase`, built by `make(index, peers)`,
+    /// Hands every member (or member 0) its task for `phase`, built by `make(index, formation)`,
     /// and waits for the results, in member order. When a member is lost, the attempt is
     /// aborted, the cluster re-formed from live workers (waiting up to
     /// `cluster.register_timeout_s` for replacements) and the phase run again, at most
@@ -929,14 +949,18 @@ impl<'a> Cluster<'a> {
     async fn run(
         &mut self,
         phase: Phase<'_>,
-        make: impl Fn(usize, &[String]) -> v1::task::Kind,
+        make: impl Fn(usize, &Formation) -> v1::task::Kind,
     ) -> Result<Vec<v1::TaskResult>, JobError> {
         let mut attempt = 0u32;
         loop {
             if let Some(dir) = &phase.clear {
                 journal::clear_prefix(dir).await.map_err(JobError::Output)?;
             }
-            let peers = self.peers();
+            // A fresh secret per attempt: a member dropped from an earlier one cannot rejoin.
+            let formation = Formation {
+                peers: self.peers(),
+                secret: formation_secret()?,
+            };
             let count = if phase.only_first {
                 1
             } else {
@@ -954,7 +978,7 @@ impl<'a> Cluster<'a> {
                     v1::Task {
                         job_id: self.job_id.clone(),
                         task_id: task_id.clone(),
-                        kind: Some(make(i, &peers)),
+                        kind: Some(make(i, &formation)),
                     },
                 );
                 tasks.push((task_id, m.id.clone()));

@@ -308,6 +308,23 @@ def main() -> int:
     submit = cspec["containers"][0] if cron else None
     sargs = (list(submit.get("command") or []) + list(submit.get("args") or [])) if cron else []
 
+    # -- worker ingress: the member links admit only this release's workers ----------------
+    wlabels = sts["spec"]["template"]["metadata"].get("labels") or {}
+    nps = [d for d in by_kind.get("NetworkPolicy", [])
+           if selects(d["spec"].get("podSelector") or {}, wlabels)]
+    c.check("one NetworkPolicy selects the worker pods", len(nps) == 1, f"found {len(nps)}")
+
+    def workers_only(froms):
+        return bool(froms) and all(
+            set(f) == {"podSelector"} and selects(f["podSelector"], wlabels) for f in froms)
+
+    for rule in (nps[0]["spec"].get("ingress") or []) if nps else []:
+        names = {p.get("port") for p in rule.get("ports") or []}
+        open_ports = rule.get("ports") is None or not names <= {"health", "metrics"}
+        c.check(f"worker ingress {sorted(map(str, names)) or 'all ports'} from workers only "
+                "unless health/metrics", not open_ports or workers_only(rule.get("from")),
+                str(rule))
+
     # -- every pod: non-root, read-only root filesystem, no privilege escalation ------------
     for owner, spec, _ in pods:
         psc = spec.get("securityContext") or {}

@@ -22,14 +22,17 @@ root_ip=10.77.0.1
 coord_url=http://$coord_ip:$port
 workers=(w1 w2 w3)
 declare -A worker_ip=([w1]=10.77.0.11 [w2]=10.77.0.12 [w3]=10.77.0.13)
+# A host that is no member: it hammers the workers' timely ports through the faulty run.
+stranger_ip=10.77.0.66
+timely_port=9000
 
 # Unique per run, so parallel runs do not clash (interface names stay under 16 bytes).
 sfx=$$
 bridge=archbr$sfx
 ns_coord=arch-coord-$sfx
-declare -A ns_of=([coord]=$ns_coord [w1]=arch-w1-$sfx [w2]=arch-w2-$sfx [w3]=arch-w3-$sfx)
-declare -A veth_of=([coord]=avc$sfx [w1]=av1$sfx [w2]=av2$sfx [w3]=av3$sfx)
-hosts=(coord w1 w2 w3)
+declare -A ns_of=([coord]=$ns_coord [w1]=arch-w1-$sfx [w2]=arch-w2-$sfx [w3]=arch-w3-$sfx [x]=arch-x-$sfx)
+declare -A veth_of=([coord]=avc$sfx [w1]=av1$sfx [w2]=av2$sfx [w3]=av3$sfx [x]=avx$sfx)
+hosts=(coord w1 w2 w3 x)
 
 export NO_COLOR=1
 
@@ -149,7 +152,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# --- 2. Four hosts on a bridge --------------------------------------------------------------
+# --- 2. Five hosts on a bridge --------------------------------------------------------------
 
 log "network: bridge $bridge, namespaces ${ns_of[coord]} ${ns_of[w1]} ${ns_of[w2]} ${ns_of[w3]}"
 net_made=1
@@ -162,7 +165,7 @@ if [ "${ARCHETYPE_NETNS_ROOT_ADDR:-0}" = 1 ]; then
 fi
 ip link set "$bridge" up
 
-declare -A ip_of=([coord]=$coord_ip [w1]=${worker_ip[w1]} [w2]=${worker_ip[w2]} [w3]=${worker_ip[w3]})
+declare -A ip_of=([coord]=$coord_ip [w1]=${worker_ip[w1]} [w2]=${worker_ip[w2]} [w3]=${worker_ip[w3]} [x]=$stranger_ip)
 for h in "${hosts[@]}"; do
   ns=${ns_of[$h]}
   host_if=${veth_of[$h]}
@@ -315,7 +318,7 @@ supervise() { # NAME LOGDIR
     echo "=== $(date -u +%H:%M:%S) supervisor: start #$n of $name" >>"$dir/$name.log"
     ip netns exec "${ns_of[$name]}" "$worker_bin" --coordinator "$coord_url" \
       --advertise-host "${worker_ip[$name]}" --threads 1 --reconnect-s 60 \
-      --abort-grace-s 10 >>"$dir/$name.log" 2>&1 &
+      --timely-port "$timely_port" --abort-grace-s 10 >>"$dir/$name.log" 2>&1 &
     pid=$!
     echo "$pid" >"$run/$name.pid"
     rc=0
@@ -398,6 +401,9 @@ mkdir -p "$out_fault" "$journal_fault"
 write_job "$out_fault" "$job_fault"
 
 log "faulty run: fresh output and journal"
+# The members of every formation after the first dial 0.5 s late, so that the stranger below
+# finds the listeners open; results do not depend on timing.
+export ARCHETYPE_DELAY=dial:500
 start_cluster fault "$journal_fault"
 fault_t0=$SECONDS
 deadline=$((SECONDS + job_timeout_s))
@@ -408,6 +414,52 @@ fault_id=$(job_id_from "$logs/fault/submit.log")
 job_journal=$out_fault/$fault_id/journal.json
 job_entry=$journal_fault/jobs/$fault_id.json
 log "faulty job $fault_id submitted"
+
+# a. A stranger (no member, no secret) keeps connecting to every worker's timely port until
+# the job ends: garbage that starts like a member index, silence, and a claim to be member 1
+# with a made-up proof. Member 1 of each formation dials late (ARCHETYPE_DELAY, set on the
+# faulty run's workers) so the listeners stay open long enough for it to land.
+stranger_count=$tmp/stranger-connections
+ip netns exec "${ns_of[x]}" python3 - "$stop_file" "$stranger_count" "$timely_port" \
+  "${worker_ip[w1]}" "${worker_ip[w2]}" "${worker_ip[w3]}" >"$logs/fault/stranger.log" 2>&1 <<'PY' &
+import os, socket, sys, threading, time
+stop, count_file, port, hosts = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+n = 0
+lock = threading.Lock()
+def hammer(host, kind):
+    global n
+    while not os.path.exists(stop):
+        try:
+            s = socket.create_connection((host, port), timeout=0.3)
+        except OSError:
+            time.sleep(0.01)
+            continue
+        with lock:
+            n += 1
+        try:
+            s.settimeout(0.5)
+            if kind == 0:
+                s.sendall(bytes([0, 0, 0, 0, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef]))
+            elif kind == 1:
+                time.sleep(0.7)
+            else:
+                s.recv(40)
+                s.sendall((1).to_bytes(8, "big") + bytes([7]) * 64)
+                s.recv(32)
+        except OSError:
+            pass
+        finally:
+            s.close()
+        time.sleep(0.01)
+ts = [threading.Thread(target=hammer, args=(h, k)) for h in hosts for k in range(3)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+with open(count_file, "w") as f:
+    f.write(str(n))
+PY
+stranger_pid=$!
 
 job_finished() {
   case "$(json_state "$job_entry")" in
@@ -468,6 +520,7 @@ done
 fault_s=$((SECONDS - fault_t0))
 fault_state=$(json_state "$job_entry")
 fault_restarts="w1 $(restarts_of w1), w2 $(restarts_of w2), w3 $(restarts_of w3)"
+stranger_refused=$(cat "$logs/fault/"w?.log | grep -c "refused a connection to the timely port" || true)
 resumed=no
 grep -q "resuming from the job's journal" "$logs/fault/coordinator-restarted.log" && resumed=yes
 # Losses the coordinators saw (a loss in a phase that the coordinator's kill interrupted is
@@ -483,6 +536,10 @@ if [ "$fault_state" != succeeded ]; then
   die "the faulty job ended '$fault_state' ($job_entry)"
 fi
 log "faulty job $fault_id succeeded in ${fault_s}s"
+wait "$stranger_pid" 2>/dev/null || true
+stranger_tries=$(cat "$stranger_count" 2>/dev/null || echo 0)
+[ "$stranger_refused" -gt 0 ] ||
+  die "the stranger's $stranger_tries connections never reached a formation (no refusal in the workers' logs)"
 
 # --- 7. Same results as the reference? ------------------------------------------------------
 
@@ -557,6 +614,7 @@ echo "faults injected:"
 echo "  1. worker w2 SIGKILLed (pid $w2_pid) after 'aggregate', at +${fault_kill_at}s, job entry $fault_kill_state$(fault_note "$fault_kill_state")"
 echo "  2. link of w3 cut for 6 s (lease 3 s) after 'als', at +${fault_cut_at}s, job entry $fault_cut_state$(fault_note "$fault_cut_state")"
 echo "  3. coordinator SIGKILLed and restarted on its journal at +${fault_coord_at}s, job entry $fault_coord_state$(fault_note "$fault_coord_state"); resumed from journal: $resumed"
+echo "  4. a stranger at $stranger_ip hammered the workers' timely ports through the run: $stranger_tries connections, $stranger_refused refused by the members' handshake"
 echo "survived:     yes: job $fault_id succeeded in ${fault_s}s (worker exits/restarts: $fault_restarts)"
 echo "losses:       $losses_logged member loss(es) in the coordinators' logs"
 sed 's/^/              /' "$compare_out" | sed '1s/^ *//; 1s/^/results:      /'

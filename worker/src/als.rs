@@ -115,6 +115,9 @@ pub struct AlsProgress {
 pub struct AlsPhase {
     pub process_index: usize,
     pub peers: Vec<String>,
+    /// The coordinator's secret for this formation, proven between members before timely
+    /// gets a link; unused by a member alone.
+    pub formation_secret: Vec<u8>,
     pub threads: usize,
     pub config: JobConfig,
     pub root: String,
@@ -591,7 +594,7 @@ pub fn run_phase(
     let (rt2, root2) = (rt.clone(), root.clone());
     let threads = phase.threads.max(1);
     let rendezvous = phase.rendezvous.clone();
-    let guards = crate::cluster::execute(config, move |worker| {
+    let guards = crate::cluster::execute(config, &phase.formation_secret, move |worker| {
         let w = worker.index();
         let input = read_share(&rt, &root, w, workers)?;
         let share = local.as_ref().map(|_| input.train.clone());

@@ -66,11 +66,13 @@ use crate::tables::{
 pub enum ClusterSpec {
     /// All workers are threads of this process.
     Local { threads: usize },
-    /// This process is member `process_index` of `peers` (timely addresses, index order).
+    /// This process is member `process_index` of `peers` (timely addresses, index order);
+    /// the members prove `secret` to each other before timely gets a link.
     Cluster {
         process_index: usize,
         peers: Vec<String>,
         threads: usize,
+        secret: Vec<u8>,
     },
 }
 
@@ -222,6 +224,10 @@ pub fn run_aggregation(
                 .then(a.id.cmp(&b.id))
         });
     }
+    let secret = match &params.cluster {
+        ClusterSpec::Cluster { secret, .. } => secret.clone(),
+        ClusterSpec::Local { .. } => Vec::new(),
+    };
     let communication = match &params.cluster {
         ClusterSpec::Local { threads: 1 } => CommunicationConfig::Thread,
         ClusterSpec::Local { threads } => CommunicationConfig::Process(*threads),
@@ -229,6 +235,7 @@ pub fn run_aggregation(
             process_index,
             peers,
             threads,
+            ..
         } => CommunicationConfig::Cluster {
             threads: *threads,
             process: *process_index,
@@ -253,7 +260,7 @@ pub fn run_aggregation(
         worker: timely::WorkerConfig::default(),
     };
     let s2 = shared.clone();
-    let guards = crate::cluster::execute(config, move |worker| run_worker(worker, &s2))
+    let guards = crate::cluster::execute(config, &secret, move |worker| run_worker(worker, &s2))
         .map_err(AggregateError::Cluster)?;
     let mut merged = AggregateOutcome::default();
     let mut failures = Vec::new();

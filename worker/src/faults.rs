@@ -7,6 +7,10 @@
 //! `ARCHETYPE_FAILPOINT_ONCE=<dir>` makes each point fire once across processes and restarts:
 //! only the process that creates `<dir>/<point>` dies. Unset, nothing is checked beyond one
 //! cached lookup.
+//!
+//! `ARCHETYPE_DELAY=<point>:<ms>[,...]` makes the worker pause at a point instead (`dial`:
+//! before a member dials its peers), holding a window open for a test, such as a formation
+//! that strangers try to break into.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -73,5 +77,24 @@ pub fn reached(point: &str, done: u64) {
     // SAFETY: kill(2) on our own pid with a valid signal has no memory-safety preconditions.
     unsafe {
         libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+}
+
+/// Pauses where `point` is armed in `ARCHETYPE_DELAY`.
+pub fn pause(point: &str) {
+    static DELAYS: OnceLock<Vec<(String, u64)>> = OnceLock::new();
+    let delays = DELAYS.get_or_init(|| {
+        std::env::var("ARCHETYPE_DELAY")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|p| {
+                let (point, ms) = p.split_once(':')?;
+                Some((point.trim().to_string(), ms.trim().parse().ok()?))
+            })
+            .collect()
+    });
+    if let Some((_, ms)) = delays.iter().find(|(p, _)| p == point) {
+        tracing::warn!(point, ms, "ARCHETYPE_DELAY: pausing");
+        std::thread::sleep(std::time::Duration::from_millis(*ms));
     }
 }

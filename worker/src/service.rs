@@ -444,6 +444,7 @@ async fn run_task(
             process_index: agg.process_index as usize,
             peers: agg.peers.clone(),
             threads,
+            secret: agg.formation_secret.clone(),
         },
     };
     info!(
@@ -604,6 +605,7 @@ async fn run_als(
     let phase = crate::als::AlsPhase {
         process_index: at.process_index as usize,
         peers: at.peers.clone(),
+        formation_secret: at.formation_secret.clone(),
         threads: at.threads.max(1) as usize,
         config,
         root: at.output_url.clone(),
@@ -696,6 +698,7 @@ async fn run_vae(
     let phase = crate::vae::VaePhase {
         process_index: vt.process_index as usize,
         peers: vt.peers.clone(),
+        formation_secret: vt.formation_secret.clone(),
         threads: vt.threads.max(1) as usize,
         config,
         root: vt.output_url.clone(),

@@ -169,6 +169,9 @@ pub struct VaeProgress {
 pub struct VaePhase {
     pub process_index: usize,
     pub peers: Vec<String>,
+    /// The coordinator's secret for this formation, proven between members before timely
+    /// gets a link; unused by a member alone.
+    pub formation_secret: Vec<u8>,
     pub threads: usize,
     pub config: JobConfig,
     pub root: String,
@@ -584,7 +587,7 @@ pub fn run_phase(
     let threads = phase.threads.max(1);
     let rendezvous = phase.rendezvous.clone();
     let bucket_bytes = phase.config.compute.nccl_bucket_mib.max(1) << 20;
-    let guards = crate::cluster::execute(config, move |worker| {
+    let guards = crate::cluster::execute(config, &phase.formation_secret, move |worker| {
         let w = worker.index();
         let mut coll = TimelyCollective::new(worker);
         let mut reducer = open_reducer(

@@ -25,6 +25,7 @@ fn train(rt: &tokio::runtime::Runtime, c: &JobConfig, root: &StoreUrl, threads: 
         AlsPhase {
             process_index: 0,
             peers: Vec::new(),
+            formation_secret: Vec::new(),
             threads,
             config: c.clone(),
             root: root.url.clone(),

@@ -65,6 +65,7 @@ fn vae_models_train_over_replicas_resume_and_beat_the_baselines() {
             VaePhase {
                 process_index: 0,
                 peers: Vec::new(),
+                formation_secret: Vec::new(),
                 threads,
                 config: c.clone(),
                 root: root.url.clone(),
