@@ -31,6 +31,7 @@
 //! While a job runs, [`telemetry`] serves its phase, progress and evaluation results as
 //! Prometheus metrics at `/metrics`.
 
+pub mod admission;
 pub mod evaluation;
 pub mod job;
 pub mod journal;

@@ -1,6 +1,7 @@
 //! `archetype`: the coordinator and command-line interface.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -666,8 +667,31 @@ struct ServeArgs {
     /// running, each from its own journal (empty: jobs live in memory only).
     #[arg(long, env = "ARCHETYPE_JOURNAL", default_value = "")]
     journal: String,
+    /// Connections the gRPC port holds at once; beyond it new ones are closed at once and
+    /// health says NOT_SERVING.
+    #[arg(long, env = "ARCHETYPE_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Connections one peer address may hold at once.
+    #[arg(long, env = "ARCHETYPE_MAX_CONNECTIONS_PER_PEER", default_value_t = 64)]
+    max_connections_per_peer: usize,
+    /// Seconds a connection may stay silent (from its opening: a third of it, at most 10 s);
+    /// live peers answer the server's 20 s HTTP/2 pings. At least 30.
+    #[arg(long, env = "ARCHETYPE_IDLE_TIMEOUT_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(30..))]
+    idle_timeout_s: u64,
     #[command(flatten)]
     security: archetype_ops::security::ServerSecurityArgs,
+}
+
+impl ServeArgs {
+    fn limits(&self) -> archetype_coordinator::server::Limits {
+        let idle = Duration::from_secs(self.idle_timeout_s);
+        archetype_coordinator::server::Limits {
+            max_connections: self.max_connections.max(1),
+            max_per_peer: self.max_connections_per_peer.max(1),
+            first_byte: (idle / 3).min(Duration::from_secs(10)),
+            idle,
+        }
+    }
 }
 
 /// Jobs a previous coordinator with the same journal accepted and did not finish: queued
@@ -723,7 +747,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
                 .await?,
         )
     };
-    let srv = server::start_secure(state.clone(), &a.listen, &security)
+    let srv = server::start_secure(state.clone(), &a.listen, &security, a.limits())
         .await
         .with_context(|| format!("binding {}", a.listen))?;
     println!(
@@ -731,8 +755,10 @@ async fn serve(a: ServeArgs) -> Result<()> {
         srv.addr,
         security.describe()
     );
+    let health = health.map(Arc::new);
     if let Some(h) = &health {
         h.serving().await;
+        tokio::spawn(follow_saturation(h.clone(), srv.saturated.clone()));
     }
     loop {
         let notified = state.events.notified();
@@ -814,6 +840,26 @@ async fn serve(a: ServeArgs) -> Result<()> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     srv.stop().await;
     Ok(())
+}
+
+/// NOT_SERVING while the gRPC port cannot admit connections, SERVING again once it can, until
+/// a shutdown starts.
+async fn follow_saturation(
+    health: Arc<archetype_ops::health::Health>,
+    mut saturated: tokio::sync::watch::Receiver<bool>,
+) {
+    while saturated.changed().await.is_ok() {
+        if archetype_ops::shutdown::requested() {
+            return;
+        }
+        if *saturated.borrow_and_update() {
+            warn!("the gRPC port is at its connection limit: health says NOT_SERVING");
+            health.not_serving().await;
+        } else {
+            info!("the gRPC port admits connections again: health says SERVING");
+            health.serving().await;
+        }
+    }
 }
 
 /// Fails a running job and tells its workers (at their next heartbeat) to stop their tasks.

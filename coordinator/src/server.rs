@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use archetype_ops::security::ServerSecurity;
+
+pub use crate::admission::Limits;
 use archetype_proto::v1;
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
@@ -481,6 +483,8 @@ fn touch(reg: &mut Registry, worker_id: &str) -> Result<(), Status> {
 /// A gRPC server running in the background.
 pub struct RunningServer {
     pub addr: std::net::SocketAddr,
+    /// `true` while the port cannot admit connections (see [`crate::admission`]).
+    pub saturated: tokio::sync::watch::Receiver<bool>,
     scheme: &'static str,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
@@ -503,15 +507,16 @@ impl RunningServer {
 /// Binds `listen` (port 0 picks one) and serves the coordinator protocol in plaintext without
 /// a token (loopback clusters).
 pub async fn start(state: CoordinatorState, listen: &str) -> std::io::Result<RunningServer> {
-    start_secure(state, listen, &ServerSecurity::none()).await
+    start_secure(state, listen, &ServerSecurity::none(), Limits::default()).await
 }
 
 /// Binds `listen` and serves the coordinator protocol with the TLS and token checks of
-/// `security`.
+/// `security`, admitting connections within `limits`.
 pub async fn start_secure(
     state: CoordinatorState,
     listen: &str,
     security: &ServerSecurity,
+    limits: Limits,
 ) -> std::io::Result<RunningServer> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
@@ -522,9 +527,13 @@ pub async fn start_secure(
     );
     let mut builder = security
         .server_builder()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?
+        // Live peers answer the pings, which keeps them inside the admission's idle limit.
+        .http2_keepalive_interval(Some(crate::admission::KEEPALIVE))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)));
+    let (incoming, saturated) = crate::admission::admit(listener, limits);
     let handle = tokio::spawn(builder.add_service(svc).serve_with_incoming_shutdown(
-        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        incoming,
         async {
             let _ = rx.await;
         },
@@ -532,6 +541,7 @@ pub async fn start_secure(
     info!(%addr, security = security.describe(), "coordinator listening");
     Ok(RunningServer {
         addr,
+        saturated,
         scheme: if security.tls() { "https" } else { "http" },
         shutdown: Some(tx),
         handle,

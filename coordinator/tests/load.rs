@@ -70,7 +70,12 @@ fn two_hundred_fifty_six_workers_lose_no_report_and_no_lease() {
         .unwrap();
         assert!(server_sec.mutual_tls() && server_sec.token_required());
         let state = CoordinatorState::new(HEARTBEAT.as_millis() as u64, 5_000);
-        let srv = server::start_secure(state.clone(), "127.0.0.1:0", &server_sec)
+        // Every simulated worker comes from 127.0.0.1, unlike pods with addresses of their own.
+        let limits = server::Limits {
+            max_per_peer: 2 * WORKERS,
+            ..server::Limits::default()
+        };
+        let srv = server::start_secure(state.clone(), "127.0.0.1:0", &server_sec, limits)
             .await
             .unwrap();
         let url = format!("https://localhost:{}", srv.addr.port());

@@ -165,7 +165,10 @@ impl ServerSecurity {
             (Some(c), Some(k)) => {
                 let identity =
                     Identity::from_pem(read("the TLS certificate", c)?, read("the TLS key", k)?);
-                let mut cfg = ServerTlsConfig::new().identity(identity);
+                // A handshake that stalls is closed instead of holding a descriptor.
+                let mut cfg = ServerTlsConfig::new()
+                    .identity(identity)
+                    .timeout(std::time::Duration::from_secs(10));
                 if let Some(ca) = &args.tls_ca {
                     cfg = cfg.client_ca_root(Certificate::from_pem(read("the client CA", ca)?));
                     s.mutual = true;
