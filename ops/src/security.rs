@@ -381,10 +381,13 @@ impl ClientSecurity {
             }
             (None, false) => {}
         }
-        let channel = ep
-            .connect()
-            .await
-            .map_err(|e| fail(self.explain_transport(&crate::error_chain(&e))))?;
+        let channel = match ep.connect().await {
+            Ok(c) => c,
+            Err(_) if self.tls.is_none() && speaks_tls(url).await => {
+                return Err(fail(tls_port_hint(url)));
+            }
+            Err(e) => return Err(fail(self.explain_transport(&crate::error_chain(&e)))),
+        };
         let header = match &self.token {
             Some(t) => Some(
                 format!("Bearer {}", t.0)
@@ -394,6 +397,20 @@ impl ClientSecurity {
             None => None,
         };
         Ok(InterceptedService::new(channel, BearerToken { header }))
+    }
+
+    /// [`ClientSecurity::explain`], and for a plaintext client whose call failed in
+    /// transport, a probe of `url`: a plaintext client at a TLS port sees only an HTTP/2
+    /// protocol error, which says nothing of why.
+    pub async fn explain_at(&self, url: &str, call: &str, status: &Status) -> String {
+        let transport = matches!(
+            status.code(),
+            Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled
+        );
+        if self.tls.is_none() && transport && speaks_tls(url).await {
+            return format!("the coordinator refused {call}: {}", tls_port_hint(url));
+        }
+        self.explain(call, status)
     }
 
     /// A refused call, said so that the operator knows what to check. Token refusals come back
@@ -467,6 +484,54 @@ impl ClientSecurity {
         };
         format!("TLS handshake failed ({detail}); {hint}")
     }
+}
+
+fn tls_port_hint(url: &str) -> String {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    format!(
+        "{url} speaks TLS on this port: use https://{rest} and --tls-ca (with --tls-cert and \
+         --tls-key where the coordinator asks for client certificates)"
+    )
+}
+
+/// A ClientHello's record as far as a TLS server needs to answer it with a TLS record (a
+/// ServerHello, or an alert when it likes nothing offered): TLS 1.2 framing, two AEAD suites,
+/// no extensions.
+const CLIENT_HELLO: [u8; 52] = [
+    0x16, 0x03, 0x01, 0x00, 0x2f, // handshake record, 47 bytes
+    0x01, 0x00, 0x00, 0x2b, // ClientHello, 43 bytes
+    0x03, 0x03, // TLS 1.2
+    0x61, 0x72, 0x63, 0x68, 0x65, 0x74, 0x79, 0x70, 0x65, 0x2d, 0x74, 0x6c, 0x73, 0x2d, 0x70, 0x72,
+    0x6f, 0x62, 0x65, 0x2d, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x61,
+    0x62, // 32 bytes of client random
+    0x00, // no session id
+    0x00, 0x04, 0x13, 0x01, 0xc0, 0x2f, // TLS_AES_128_GCM_SHA256, ECDHE_RSA_AES_128_GCM
+    0x01, 0x00, // null compression
+];
+
+/// Whether the server behind `url` (host and port; scheme ignored) answers a ClientHello with
+/// a TLS record. An HTTP/2 server answers with a frame, or nothing; either way, false.
+pub async fn speaks_tls(url: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(uri) = url.parse::<tonic::codegen::http::Uri>() else {
+        return false;
+    };
+    let Some(host) = uri.host() else {
+        return false;
+    };
+    let port = uri.port_u16().unwrap_or(80);
+    let probe = async {
+        let mut s = tokio::net::TcpStream::connect((host, port)).await.ok()?;
+        s.write_all(&CLIENT_HELLO).await.ok()?;
+        let mut head = [0u8; 2];
+        s.read_exact(&mut head).await.ok()?;
+        Some(matches!(head, [0x15 | 0x16, 0x03]))
+    };
+    tokio::time::timeout(Duration::from_secs(2), probe)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

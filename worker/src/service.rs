@@ -338,7 +338,7 @@ async fn register(
 ) -> Result<String, ServiceError> {
     let mut sys = sysinfo::System::new();
     sys.refresh_memory();
-    let reg = client
+    let registered = client
         .register(v1::RegisterRequest {
             hostname: sysinfo::System::host_name().unwrap_or_default(),
             cores: std::thread::available_parallelism()
@@ -350,9 +350,17 @@ async fn register(
             threads: opts.threads as u32,
             version: env!("CARGO_PKG_VERSION").to_string(),
         })
-        .await
-        .map_err(|status| ServiceError::Refused(opts.security.explain("registration", &status)))?
-        .into_inner();
+        .await;
+    let reg = match registered {
+        Ok(r) => r.into_inner(),
+        Err(status) => {
+            let why = opts
+                .security
+                .explain_at(&opts.coordinator, "registration", &status)
+                .await;
+            return Err(ServiceError::Refused(why));
+        }
+    };
     info!(
         worker_id = reg.worker_id,
         timely_address, "registered with the coordinator"
