@@ -100,6 +100,11 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
         // The run record is bookkeeping; the job's own outputs decide whether it can go on.
         tracing::warn!(job = job_id, error = %e, "cannot write run.json");
     }
+    let beat = runs::Heartbeat::start(
+        layout.root.clone(),
+        record.clone(),
+        Duration::from_secs_f64(runs::HEARTBEAT_SECS),
+    );
     let span = tracing::info_span!("job", job = %job_id);
     let result = tracing::Instrument::instrument(run_job_inner(state, run), span).await;
     let metric = if promotion.enabled {
@@ -143,6 +148,7 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
                     }
                 }
             }
+            beat.stop().await;
             let rec = runs::finished(
                 record,
                 summary.error.clone(),
@@ -156,6 +162,7 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
             Ok(summary)
         }
         Err(e) => {
+            beat.stop().await;
             let rec = runs::finished(record, Some(e.to_string()), None, &metric, None);
             if let Err(w) = runs::write_run(&layout.root, &rec).await {
                 tracing::warn!(job = job_id, error = %w, "cannot write run.json");

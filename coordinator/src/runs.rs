@@ -98,6 +98,10 @@ pub struct RunRecord {
     pub started_at_unix: f64,
     #[serde(default)]
     pub finished_at_unix: Option<f64>,
+    /// Refreshed every [`HEARTBEAT_SECS`] while the run's coordinator runs it: a `running`
+    /// record whose heartbeat stopped is a run whose coordinator died.
+    #[serde(default)]
+    pub heartbeat_unix: Option<f64>,
     /// Report rows' headline metric (the promotion metric, else NDCG@100), by model.
     #[serde(default)]
     pub metrics: Vec<(String, f64)>,
@@ -163,12 +167,80 @@ pub async fn write_run(job_root: &StoreUrl, record: &RunRecord) -> Result<(), Ru
 }
 
 pub fn started(job_id: &str, name: &str) -> RunRecord {
+    let now = now_unix();
     RunRecord {
         job_id: job_id.to_string(),
         name: name.to_string(),
         state: "running".to_string(),
-        started_at_unix: now_unix(),
+        started_at_unix: now,
+        heartbeat_unix: Some(now),
         ..RunRecord::default()
+    }
+}
+
+/// How often a running job's `run.json` is refreshed.
+pub const HEARTBEAT_SECS: f64 = 30.0;
+/// A `running` record whose heartbeat is older than this is shown as abandoned: several
+/// heartbeats were missed, which a live coordinator does not do.
+pub const STALE_AFTER_SECS: f64 = 4.0 * HEARTBEAT_SECS;
+
+impl RunRecord {
+    /// The state to show at `now`: `abandoned` for a `running` record whose heartbeat is
+    /// stale (a record of a version without heartbeats counts from its start).
+    pub fn state_at(&self, now: f64) -> &str {
+        let beat = self.heartbeat_unix.unwrap_or(self.started_at_unix);
+        if self.state == "running" && now - beat > STALE_AFTER_SECS {
+            "abandoned"
+        } else {
+            &self.state
+        }
+    }
+}
+
+/// Keeps a running job's `run.json` heartbeat fresh until stopped or dropped (a job whose
+/// future is dropped, as at a shutdown, stops beating and becomes abandoned).
+pub struct Heartbeat {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    pub fn start(job_root: StoreUrl, mut record: RunRecord, every: std::time::Duration) -> Self {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            loop {
+                // The write is outside the select: a stop never cuts one short, so `stop`
+                // returning means no heartbeat write is left in flight.
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                record.heartbeat_unix = Some(now_unix());
+                if let Err(e) = write_run(&job_root, &record).await {
+                    tracing::warn!(job = record.job_id, error = %e, "cannot refresh run.json");
+                }
+            }
+        });
+        Heartbeat {
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the heartbeat and waits for a write in flight, so that the run's final record,
+    /// written after this, is not overwritten with `running`.
+    pub async fn stop(mut self) {
+        self.stop.take();
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        // Dropping the sender ends the loop at its next wake-up.
+        self.stop.take();
     }
 }
 
@@ -188,6 +260,7 @@ pub fn finished(
     .to_string();
     record.error = error;
     record.finished_at_unix = Some(now_unix());
+    record.heartbeat_unix = record.finished_at_unix;
     if let Some(r) = report {
         record.metrics = r
             .rows
@@ -549,7 +622,8 @@ pub struct RunListing {
 
 /// The runs under `output`, oldest first, with the one
 /// `latest.json` names marked. A directory without `run.json` (a run of an older version, or
-/// a sampling sub-run) is listed as `unknown`.
+/// a sampling sub-run) is listed as `unknown`; a `running` one whose heartbeat is stale as
+/// `abandoned` (see [`RunRecord::state_at`]).
 pub async fn list_runs(output: &StoreUrl) -> Result<Vec<RunListing>, RunsError> {
     let listed = output
         .store
@@ -560,6 +634,7 @@ pub async fn list_runs(output: &StoreUrl) -> Result<Vec<RunListing>, RunsError> 
             message: e.to_string(),
         })?;
     let latest = latest(output).await?.map(|l| l.job_id);
+    let now = now_unix();
     let mut out = Vec::new();
     for prefix in listed.common_prefixes {
         let Some(job_id) = prefix.filename().map(str::to_string) else {
@@ -570,7 +645,7 @@ pub async fn list_runs(output: &StoreUrl) -> Result<Vec<RunListing>, RunsError> 
         out.push(RunListing {
             state: record
                 .as_ref()
-                .map_or("unknown".to_string(), |r| r.state.clone()),
+                .map_or("unknown".to_string(), |r| r.state_at(now).to_string()),
             latest: latest.as_deref() == Some(job_id.as_str()),
             job_id,
             record,
@@ -742,7 +817,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod race_tests {
+mod store_tests {
     use super::*;
     use archetype_eval::report::{ModelRow, ReportHeader};
 
@@ -852,6 +927,55 @@ mod race_tests {
         assert_eq!(latest(&out).await.unwrap().unwrap().job_id, "b");
         let lock: Option<LockRecord> = get_json(&out.join(LATEST_LOCK)).await.unwrap();
         assert!(lock.is_none(), "the lock is released");
+    }
+
+    #[tokio::test]
+    async fn a_running_run_whose_heartbeat_stopped_is_listed_as_abandoned() {
+        let out = archetype_job::open_url("memory://runs-abandoned/out").unwrap();
+        let mut dead = started("dead", "n");
+        dead.started_at_unix -= 3600.0;
+        dead.heartbeat_unix = Some(now_unix() - 2.0 * STALE_AFTER_SECS);
+        write_run(&out.join("dead"), &dead).await.unwrap();
+        let mut legacy = started("legacy", "n");
+        legacy.started_at_unix -= 3600.0;
+        legacy.heartbeat_unix = None;
+        write_run(&out.join("legacy"), &legacy).await.unwrap();
+        write_run(&out.join("alive"), &started("alive", "n"))
+            .await
+            .unwrap();
+        let mut done = finished(started("done", "n"), None, None, "NDCG@10", None);
+        done.heartbeat_unix = Some(0.0);
+        write_run(&out.join("done"), &done).await.unwrap();
+        let list = list_runs(&out).await.unwrap();
+        let state = |id: &str| list.iter().find(|l| l.job_id == id).unwrap().state.clone();
+        assert_eq!(state("dead"), "abandoned");
+        assert_eq!(state("legacy"), "abandoned");
+        assert_eq!(state("alive"), "running");
+        assert_eq!(state("done"), "succeeded");
+    }
+
+    #[tokio::test]
+    async fn the_heartbeat_refreshes_run_json_and_stops_before_the_final_record() {
+        let root = archetype_job::open_url("memory://runs-heartbeat/out/job").unwrap();
+        let mut rec = started("job", "n");
+        rec.heartbeat_unix = Some(0.0);
+        write_run(&root, &rec).await.unwrap();
+        let beat = Heartbeat::start(
+            root.clone(),
+            rec.clone(),
+            std::time::Duration::from_millis(10),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let seen: RunRecord = get_json(&root.join(RUN)).await.unwrap().unwrap();
+        assert!(seen.heartbeat_unix.unwrap() > 1.0, "refreshed: {seen:?}");
+        assert_eq!(seen.state_at(now_unix()), "running");
+        beat.stop().await;
+        write_run(&root, &finished(rec, None, None, "NDCG@10", None))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let last: RunRecord = get_json(&root.join(RUN)).await.unwrap().unwrap();
+        assert_eq!(last.state, "succeeded");
     }
 
     /// The in-memory store answers without yielding, so a lost update needs contenders on
