@@ -36,6 +36,7 @@ pub mod job;
 pub mod journal;
 pub mod local;
 pub mod plan;
+pub mod resume;
 pub mod runs;
 pub mod server;
 pub mod summary;

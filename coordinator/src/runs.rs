@@ -161,6 +161,11 @@ async fn get_versioned<T: for<'de> Deserialize<'de>>(
         })
 }
 
+/// A run's `run.json`, if it has one.
+pub async fn read_run(job_root: &StoreUrl) -> Result<Option<RunRecord>, RunsError> {
+    get_json(&job_root.join(RUN)).await
+}
+
 /// Writes `run.json` (a run starting, or ending).
 pub async fn write_run(job_root: &StoreUrl, record: &RunRecord) -> Result<(), RunsError> {
     put_json(&job_root.join(RUN), record).await
@@ -418,7 +423,7 @@ pub async fn promote(
     };
     for attempt in 0..GATE_ATTEMPTS {
         match gate.attempt(false).await? {
-            Attempt::Decided(d) => return Ok(d),
+            Attempt::Decided(d) => return Ok(*d),
             Attempt::Lost => backoff(attempt).await,
             Attempt::Unsupported => return gate.locked().await,
         }
@@ -438,7 +443,7 @@ const LOCK_STALE_SECS: f64 = 60.0;
 pub const LATEST_LOCK: &str = "latest.json.lock";
 
 enum Attempt {
-    Decided(Decision),
+    Decided(Box<Decision>),
     /// `latest.json` changed between the read and the write.
     Lost,
     /// The store cannot replace an object only if it is unchanged.
@@ -482,7 +487,7 @@ impl Gate<'_> {
         // between the two leaves latest naming a run without its reason, which the run's
         // missing `promotion.json` shows.
         put_json(&self.job_root.join(PROMOTION), &d).await?;
-        Ok(Attempt::Decided(d))
+        Ok(Attempt::Decided(Box::new(d)))
     }
 
     fn latest(&self, d: &Decision) -> Latest {
@@ -509,7 +514,7 @@ impl Gate<'_> {
                 // A gate that wrote the first `latest.json` without the lock.
                 Ok(Attempt::Lost) => backoff(attempt).await,
                 Ok(Attempt::Decided(d)) => {
-                    result = Ok(d);
+                    result = Ok(*d);
                     break;
                 }
                 Ok(Attempt::Unsupported) => {
