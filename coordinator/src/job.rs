@@ -178,20 +178,22 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
     let layout = JobLayout::new(&out_root, &job_id);
     let config_toml = config.to_toml();
 
-    // A job run again under its id takes up where its journal stands; `run_job` refused it
-    // if the journal was written with another config.
+    // A job run again under its id takes up where its journal stands. `run_job` checked the
+    // config; a journal rewritten since by another coordinator is refused the same way.
     let mut journal = match journal::load(&layout.root).await {
-        Ok(Some(j)) if j.config_toml == config_toml && j.summary.is_some() => {
+        Ok(Some(j)) if j.config_toml != config_toml => {
+            let e = crate::resume::ResumeError::ConfigDiffers {
+                keys: crate::resume::differing_keys(&j.config_toml, &config_toml),
+                job_id: job_id.clone(),
+            };
+            set_status(state, &job_id, "failed", &e.to_string());
+            return Err(e.into());
+        }
+        Ok(Some(j)) if j.summary.is_some() => {
             info!(job = job_id, done = ?j.done, "resuming from the job's journal");
             j
         }
-        Ok(Some(_)) => {
-            warn!(
-                job = job_id,
-                "the job's journal was written with another config; redoing every phase"
-            );
-            journal::Journal::new(&job_id, &config_toml)
-        }
+        Ok(Some(_)) => journal::Journal::new(&job_id, &config_toml),
         Ok(None) => journal::Journal::new(&job_id, &config_toml),
         Err(e) => {
             warn!(job = job_id, error = %e, "cannot read the job's journal; redoing every phase");
