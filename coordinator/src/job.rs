@@ -31,6 +31,9 @@ pub enum JobError {
     Worker { worker: String, error: String },
     #[error("{0}")]
     Output(String),
+    /// The job's id names a run it may not write into.
+    #[error(transparent)]
+    Resume(#[from] crate::resume::ResumeError),
 }
 
 /// A job id that sorts by submission time and names the job.
@@ -49,24 +52,6 @@ pub fn new_job_id(name: &str) -> String {
         })
         .collect();
     format!("{}-{}-{:03}", clean, now.as_secs(), now.subsec_millis())
-}
-
-/// A job id given by a user (to resume a run) must name one directory under the output URL.
-pub fn check_job_id(id: &str) -> Result<(), String> {
-    let ok = !id.is_empty()
-        && id.len() <= 200
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        && !id.starts_with('.');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "job id `{id}` is not one: letters, digits, '-', '_' and '.' only, not starting \
-             with '.'"
-        ))
-    }
 }
 
 pub struct JobRun {
@@ -95,11 +80,25 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
     let name = run.config.name.clone();
     let out_root = open_url(&run.config.output.url).map_err(|e| JobError::Output(e.to_string()))?;
     let layout = JobLayout::new(&out_root, &job_id);
+    // Also checked at submission; here it covers the jobs a restarted coordinator takes up
+    // and a run that finished while its resubmission waited in the queue.
+    match crate::resume::check(&out_root, &job_id, &run.config.to_toml()).await {
+        Ok(()) | Err(crate::resume::ResumeError::NotFound { .. }) => {}
+        Err(e) => {
+            set_status(state, &job_id, "failed", &e.to_string());
+            return Err(e.into());
+        }
+    }
     let record = runs::started(&job_id, &name);
     if let Err(e) = runs::write_run(&layout.root, &record).await {
         // The run record is bookkeeping; the job's own outputs decide whether it can go on.
         tracing::warn!(job = job_id, error = %e, "cannot write run.json");
     }
+    let beat = runs::Heartbeat::start(
+        layout.root.clone(),
+        record.clone(),
+        Duration::from_secs_f64(runs::HEARTBEAT_SECS),
+    );
     let span = tracing::info_span!("job", job = %job_id);
     let result = tracing::Instrument::instrument(run_job_inner(state, run), span).await;
     let metric = if promotion.enabled {
@@ -143,6 +142,7 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
                     }
                 }
             }
+            beat.stop().await;
             let rec = runs::finished(
                 record,
                 summary.error.clone(),
@@ -156,6 +156,7 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
             Ok(summary)
         }
         Err(e) => {
+            beat.stop().await;
             let rec = runs::finished(record, Some(e.to_string()), None, &metric, None);
             if let Err(w) = runs::write_run(&layout.root, &rec).await {
                 tracing::warn!(job = job_id, error = %w, "cannot write run.json");
@@ -177,21 +178,22 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
     let layout = JobLayout::new(&out_root, &job_id);
     let config_toml = config.to_toml();
 
-    // A job run again under its id takes up where its journal stands, if it ran with the
-    // same config; with another config, every phase is redone (training still resumes from a
-    // checkpoint whose settings match).
+    // A job run again under its id takes up where its journal stands. `run_job` checked the
+    // config; a journal rewritten since by another coordinator is refused the same way.
     let mut journal = match journal::load(&layout.root).await {
-        Ok(Some(j)) if j.config_toml == config_toml && j.summary.is_some() => {
+        Ok(Some(j)) if j.config_toml != config_toml => {
+            let e = crate::resume::ResumeError::ConfigDiffers {
+                keys: crate::resume::differing_keys(&j.config_toml, &config_toml),
+                job_id: job_id.clone(),
+            };
+            set_status(state, &job_id, "failed", &e.to_string());
+            return Err(e.into());
+        }
+        Ok(Some(j)) if j.summary.is_some() => {
             info!(job = job_id, done = ?j.done, "resuming from the job's journal");
             j
         }
-        Ok(Some(_)) => {
-            warn!(
-                job = job_id,
-                "the job's journal was written with another config; redoing every phase"
-            );
-            journal::Journal::new(&job_id, &config_toml)
-        }
+        Ok(Some(_)) => journal::Journal::new(&job_id, &config_toml),
         Ok(None) => journal::Journal::new(&job_id, &config_toml),
         Err(e) => {
             warn!(job = job_id, error = %e, "cannot read the job's journal; redoing every phase");
@@ -1306,5 +1308,39 @@ async fn watch(
             return Ok(done);
         }
         let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resume::ResumeError;
+
+    /// The guard a restarted coordinator's jobs go through too: a finished run is left as it
+    /// was, `run.json` included.
+    #[tokio::test]
+    async fn run_job_never_writes_into_a_finished_run() {
+        let out = "memory://job-finished/out";
+        let config = JobConfig::from_toml(&format!(
+            "[input]\nevents = [\"e.txt\"]\nusers = \"u.txt\"\n[output]\nurl = \"{out}\"\n"
+        ))
+        .unwrap();
+        let root = open_url(out).unwrap().join("done");
+        let mut rec = runs::started("done", "n");
+        rec.state = "succeeded".to_string();
+        runs::write_run(&root, &rec).await.unwrap();
+        let state = CoordinatorState::new(1_000, 5_000);
+        let run = JobRun {
+            job_id: "done".to_string(),
+            config,
+            progress_bars: false,
+        };
+        match run_job(&state, run).await {
+            Err(JobError::Resume(ResumeError::Finished { state, .. })) => {
+                assert_eq!(state, "succeeded")
+            }
+            other => panic!("{:?}", other.map(|s| s.job_id)),
+        }
+        assert_eq!(runs::read_run(&root).await.unwrap(), Some(rec));
     }
 }

@@ -22,6 +22,8 @@
 //!    rows, runs the significance tests and writes `report/` (Markdown, JSON, Parquet).
 //! 7. [`runs`] records the run (`run.json`) and, when the job asks for it, runs the promotion
 //!    gate: the run becomes `<output>/latest.json` only if it beats the promoted one.
+//!    [`resume`] decides whether a job id may be run again (`submit --resume`): only an
+//!    unfinished run, with its own config.
 //! 8. [`local`] starts worker processes on loopback for the embedded default, and restarts
 //!    any that dies, as a StatefulSet would.
 //!
@@ -37,6 +39,7 @@ pub mod job;
 pub mod journal;
 pub mod local;
 pub mod plan;
+pub mod resume;
 pub mod runs;
 pub mod server;
 pub mod summary;

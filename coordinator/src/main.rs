@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use archetype_coordinator::job::{new_job_id, run_job, JobRun};
+use archetype_coordinator::job::{new_job_id, run_job, JobError, JobRun};
 use archetype_coordinator::local::LocalWorkers;
+use archetype_coordinator::resume::ResumeError;
 use archetype_coordinator::server::{self, CoordinatorState};
 use archetype_coordinator::summary::JobSummary;
 use archetype_coordinator::telemetry::Telemetry;
@@ -134,9 +135,11 @@ enum Command {
         /// Return once submitted instead of waiting for the end.
         #[arg(long)]
         no_wait: bool,
-        /// Rerun an earlier job under its id: the phases its journal lists as done are
-        /// skipped and training resumes from its checkpoints (after a SIGTERM, or a job that
-        /// ran out of retries); with another config, every phase is redone.
+        /// Rerun an unfinished job under its id (after a SIGTERM, a coordinator that died, or
+        /// a job that ran out of retries): the phases its journal lists as done are skipped
+        /// and training resumes from its checkpoints. Refused for an unknown id, a finished
+        /// run (succeeded, promoted, or failed after its evaluation) and a config other than
+        /// the job's, naming the keys that differ.
         #[arg(long)]
         resume: Option<String>,
         #[command(flatten)]
@@ -797,6 +800,18 @@ async fn serve(a: ServeArgs) -> Result<()> {
                                 Some(e) => ("failed", e.clone()),
                             };
                             journal_state(&state, &job_id, st, &err).await;
+                        }
+                        // A run that finished after its last journal entry was written
+                        // (the coordinator died in between): the entry takes the run's state.
+                        Some(Err(JobError::Resume(ResumeError::Finished {
+                            state: st, ..
+                        }))) => {
+                            tracing::warn!(job = job_id, state = st, "the job had finished");
+                            journal_state(&state, &job_id, &st, "").await;
+                        }
+                        Some(Err(JobError::Resume(ResumeError::Promoted { .. }))) => {
+                            tracing::warn!(job = job_id, "the job had finished and was promoted");
+                            journal_state(&state, &job_id, "succeeded", "").await;
                         }
                         Some(Err(e)) => {
                             tracing::error!(job = job_id, error = %e, "job failed");

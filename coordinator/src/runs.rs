@@ -12,7 +12,9 @@
 //! - [`list_runs`]: what `archetype jobs` prints.
 //!
 //! Each record is one object put, which the object stores make atomic: a reader sees the old
-//! `latest.json` or the new one, never half of either.
+//! `latest.json` or the new one, never half of either. Gates running at once on one output URL
+//! are serialised (a conditional put of `latest.json`, or a lock object where the store cannot
+//! compare versions): one of them wins, the others decide again against the winner.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,7 +22,7 @@ use archetype_eval::report::{ModelStatus, Report};
 use archetype_job::config::PromotionConfig;
 use archetype_job::StoreUrl;
 use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
 /// Where the promoted run is recorded, below the output URL.
@@ -36,6 +38,16 @@ pub enum RunsError {
     Store { url: String, message: String },
     #[error("{url} is not a run record: {message}")]
     Format { url: String, message: String },
+    /// Other gates kept moving `latest.json` (or holding its lock); running the gate again
+    /// later decides against the newer latest.
+    #[error("{url}: the promotion gate lost the race {attempts} times; run it again")]
+    Contended { url: String, attempts: u32 },
+    /// The store can neither replace an object only if unchanged nor create one only if
+    /// absent, so concurrent gates could both promote.
+    #[error(
+        "{url}: the store supports no conditional put, so the promotion gate cannot run safely"
+    )]
+    NoConditionalPut { url: String },
 }
 
 fn now_unix() -> f64 {
@@ -86,6 +98,10 @@ pub struct RunRecord {
     pub started_at_unix: f64,
     #[serde(default)]
     pub finished_at_unix: Option<f64>,
+    /// Refreshed every [`HEARTBEAT_SECS`] while the run's coordinator runs it: a `running`
+    /// record whose heartbeat stopped is a run whose coordinator died.
+    #[serde(default)]
+    pub heartbeat_unix: Option<f64>,
     /// Report rows' headline metric (the promotion metric, else NDCG@100), by model.
     #[serde(default)]
     pub metrics: Vec<(String, f64)>,
@@ -95,43 +111,59 @@ pub struct RunRecord {
     pub promotion: Option<Decision>,
 }
 
-async fn put_json<T: Serialize>(url: &StoreUrl, value: &T) -> Result<(), RunsError> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|e| RunsError::Format {
+fn store_error(url: &StoreUrl, e: object_store::Error) -> RunsError {
+    RunsError::Store {
         url: url.url.clone(),
         message: e.to_string(),
-    })?;
+    }
+}
+
+fn to_json<T: Serialize>(url: &StoreUrl, value: &T) -> Result<Vec<u8>, RunsError> {
+    serde_json::to_vec_pretty(value).map_err(|e| RunsError::Format {
+        url: url.url.clone(),
+        message: e.to_string(),
+    })
+}
+
+async fn put_json<T: Serialize>(url: &StoreUrl, value: &T) -> Result<(), RunsError> {
+    let bytes = to_json(url, value)?;
     url.store
         .put(&url.path, bytes.into())
         .await
         .map(|_| ())
-        .map_err(|e| RunsError::Store {
+        .map_err(|e| store_error(url, e))
+}
+
+/// Reads a JSON record; `Ok(None)` when it does not exist.
+async fn get_json<T: for<'de> Deserialize<'de>>(url: &StoreUrl) -> Result<Option<T>, RunsError> {
+    Ok(get_versioned(url).await?.map(|(v, _)| v))
+}
+
+/// Reads a JSON record with the version a conditional put of it needs.
+async fn get_versioned<T: for<'de> Deserialize<'de>>(
+    url: &StoreUrl,
+) -> Result<Option<(T, UpdateVersion)>, RunsError> {
+    let got = match url.store.get(&url.path).await {
+        Ok(g) => g,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(store_error(url, e)),
+    };
+    let version = UpdateVersion {
+        e_tag: got.meta.e_tag.clone(),
+        version: got.meta.version.clone(),
+    };
+    let bytes = got.bytes().await.map_err(|e| store_error(url, e))?;
+    serde_json::from_slice(&bytes)
+        .map(|v| Some((v, version)))
+        .map_err(|e| RunsError::Format {
             url: url.url.clone(),
             message: e.to_string(),
         })
 }
 
-/// Reads a JSON record; `Ok(None)` when it does not exist.
-async fn get_json<T: for<'de> Deserialize<'de>>(url: &StoreUrl) -> Result<Option<T>, RunsError> {
-    let got = match url.store.get(&url.path).await {
-        Ok(g) => g,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => {
-            return Err(RunsError::Store {
-                url: url.url.clone(),
-                message: e.to_string(),
-            })
-        }
-    };
-    let bytes = got.bytes().await.map_err(|e| RunsError::Store {
-        url: url.url.clone(),
-        message: e.to_string(),
-    })?;
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| RunsError::Format {
-            url: url.url.clone(),
-            message: e.to_string(),
-        })
+/// A run's `run.json`, if it has one.
+pub async fn read_run(job_root: &StoreUrl) -> Result<Option<RunRecord>, RunsError> {
+    get_json(&job_root.join(RUN)).await
 }
 
 /// Writes `run.json` (a run starting, or ending).
@@ -140,12 +172,80 @@ pub async fn write_run(job_root: &StoreUrl, record: &RunRecord) -> Result<(), Ru
 }
 
 pub fn started(job_id: &str, name: &str) -> RunRecord {
+    let now = now_unix();
     RunRecord {
         job_id: job_id.to_string(),
         name: name.to_string(),
         state: "running".to_string(),
-        started_at_unix: now_unix(),
+        started_at_unix: now,
+        heartbeat_unix: Some(now),
         ..RunRecord::default()
+    }
+}
+
+/// How often a running job's `run.json` is refreshed.
+pub const HEARTBEAT_SECS: f64 = 30.0;
+/// A `running` record whose heartbeat is older than this is shown as abandoned: several
+/// heartbeats were missed, which a live coordinator does not do.
+pub const STALE_AFTER_SECS: f64 = 4.0 * HEARTBEAT_SECS;
+
+impl RunRecord {
+    /// The state to show at `now`: `abandoned` for a `running` record whose heartbeat is
+    /// stale (a record of a version without heartbeats counts from its start).
+    pub fn state_at(&self, now: f64) -> &str {
+        let beat = self.heartbeat_unix.unwrap_or(self.started_at_unix);
+        if self.state == "running" && now - beat > STALE_AFTER_SECS {
+            "abandoned"
+        } else {
+            &self.state
+        }
+    }
+}
+
+/// Keeps a running job's `run.json` heartbeat fresh until stopped or dropped (a job whose
+/// future is dropped, as at a shutdown, stops beating and becomes abandoned).
+pub struct Heartbeat {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    pub fn start(job_root: StoreUrl, mut record: RunRecord, every: std::time::Duration) -> Self {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            loop {
+                // The write is outside the select: a stop never cuts one short, so `stop`
+                // returning means no heartbeat write is left in flight.
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                record.heartbeat_unix = Some(now_unix());
+                if let Err(e) = write_run(&job_root, &record).await {
+                    tracing::warn!(job = record.job_id, error = %e, "cannot refresh run.json");
+                }
+            }
+        });
+        Heartbeat {
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the heartbeat and waits for a write in flight, so that the run's final record,
+    /// written after this, is not overwritten with `running`.
+    pub async fn stop(mut self) {
+        self.stop.take();
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        // Dropping the sender ends the loop at its next wake-up.
+        self.stop.take();
     }
 }
 
@@ -165,6 +265,7 @@ pub fn finished(
     .to_string();
     record.error = error;
     record.finished_at_unix = Some(now_unix());
+    record.heartbeat_unix = record.finished_at_unix;
     if let Some(r) = report {
         record.metrics = r
             .rows
@@ -299,8 +400,13 @@ pub fn decide(
     d
 }
 
-/// Runs the gate for a finished run: reads `latest.json`, decides, writes `promotion.json`
-/// and, when promoted, the new `latest.json`.
+/// Runs the gate for a finished run: reads `latest.json`, decides, moves `latest.json` when
+/// promoted, and writes `promotion.json`.
+///
+/// Concurrent gates on one output URL must not both win: `latest.json` is replaced with a
+/// conditional put against the version that was read (`Create` when there was none), and a
+/// gate that loses the race reads again and decides again. A store that cannot compare
+/// versions (the local file system) serialises the gates with a lock object instead.
 pub async fn promote(
     output: &StoreUrl,
     job_root: &StoreUrl,
@@ -308,24 +414,201 @@ pub async fn promote(
     cfg: &PromotionConfig,
     report: Option<&Report>,
 ) -> Result<Decision, RunsError> {
-    let previous: Option<Latest> = get_json(&output.join(LATEST)).await?;
-    let d = decide(job_id, cfg, report, previous);
-    // The decision first: a crash between the two writes leaves a run that says it was
-    // promoted while latest still names the old one, which a rerun of the gate repairs;
-    // the other order could leave a promoted run without its reason.
-    put_json(&job_root.join(PROMOTION), &d).await?;
-    if d.promoted {
-        let latest = Latest {
-            job_id: job_id.to_string(),
-            url: job_root.url.clone(),
+    let gate = Gate {
+        output,
+        job_root,
+        job_id,
+        cfg,
+        report,
+    };
+    for attempt in 0..GATE_ATTEMPTS {
+        match gate.attempt(false).await? {
+            Attempt::Decided(d) => return Ok(*d),
+            Attempt::Lost => backoff(attempt).await,
+            Attempt::Unsupported => return gate.locked().await,
+        }
+    }
+    Err(RunsError::Contended {
+        url: output.join(LATEST).url,
+        attempts: GATE_ATTEMPTS,
+    })
+}
+
+/// How often a gate reads and decides again after losing a race before it gives up.
+const GATE_ATTEMPTS: u32 = 32;
+/// A lock older than this was left by a gate that died holding it.
+const LOCK_STALE_SECS: f64 = 60.0;
+/// Beside `latest.json`, held while a gate reads, decides and writes on stores without
+/// conditional updates.
+pub const LATEST_LOCK: &str = "latest.json.lock";
+
+enum Attempt {
+    Decided(Box<Decision>),
+    /// `latest.json` changed between the read and the write.
+    Lost,
+    /// The store cannot replace an object only if it is unchanged.
+    Unsupported,
+}
+
+async fn backoff(attempt: u32) {
+    let ms = 5 + 5 * u64::from(attempt.min(20));
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
+struct Gate<'a> {
+    output: &'a StoreUrl,
+    job_root: &'a StoreUrl,
+    job_id: &'a str,
+    cfg: &'a PromotionConfig,
+    report: Option<&'a Report>,
+}
+
+impl Gate<'_> {
+    /// One read-decide-write. `locked`: this gate holds [`LATEST_LOCK`], so an existing
+    /// `latest.json` may be overwritten without a version check.
+    async fn attempt(&self, locked: bool) -> Result<Attempt, RunsError> {
+        let at = self.output.join(LATEST);
+        let read = get_versioned::<Latest>(&at).await?;
+        let (previous, version) = read.map_or((None, None), |(l, v)| (Some(l), Some(v)));
+        let d = decide(self.job_id, self.cfg, self.report, previous);
+        if d.promoted {
+            let mode = match version {
+                None => PutMode::Create,
+                Some(_) if locked => PutMode::Overwrite,
+                Some(v) => PutMode::Update(v),
+            };
+            match put_conditional(&at, &self.latest(&d), mode).await? {
+                Put::Written => {}
+                Put::Lost => return Ok(Attempt::Lost),
+                Put::Unsupported => return Ok(Attempt::Unsupported),
+            }
+        }
+        // After `latest.json`, so that a gate that lost the race never says it won; a crash
+        // between the two leaves latest naming a run without its reason, which the run's
+        // missing `promotion.json` shows.
+        put_json(&self.job_root.join(PROMOTION), &d).await?;
+        Ok(Attempt::Decided(Box::new(d)))
+    }
+
+    fn latest(&self, d: &Decision) -> Latest {
+        Latest {
+            job_id: self.job_id.to_string(),
+            url: self.job_root.url.clone(),
             model: d.model.clone().unwrap_or_default(),
             metric: d.metric.clone(),
             value: d.value.unwrap_or(f64::NAN),
             promoted_at_unix: now_unix(),
-        };
-        put_json(&output.join(LATEST), &latest).await?;
+        }
     }
-    Ok(d)
+
+    /// The gate under [`LATEST_LOCK`], for stores without conditional updates.
+    async fn locked(&self) -> Result<Decision, RunsError> {
+        let lock = self.output.join(LATEST_LOCK);
+        acquire(&lock, self.job_id).await?;
+        let mut result = Err(RunsError::Contended {
+            url: self.output.join(LATEST).url,
+            attempts: GATE_ATTEMPTS,
+        });
+        for attempt in 0..GATE_ATTEMPTS {
+            match self.attempt(true).await {
+                // A gate that wrote the first `latest.json` without the lock.
+                Ok(Attempt::Lost) => backoff(attempt).await,
+                Ok(Attempt::Decided(d)) => {
+                    result = Ok(*d);
+                    break;
+                }
+                Ok(Attempt::Unsupported) => {
+                    result = Err(RunsError::NoConditionalPut {
+                        url: lock.url.clone(),
+                    });
+                    break;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        release(&lock).await;
+        result
+    }
+}
+
+enum Put {
+    Written,
+    /// The precondition failed: the object exists, or changed since it was read.
+    Lost,
+    Unsupported,
+}
+
+async fn put_conditional<T: Serialize>(
+    at: &StoreUrl,
+    value: &T,
+    mode: PutMode,
+) -> Result<Put, RunsError> {
+    let bytes = to_json(at, value)?;
+    match at.store.put_opts(&at.path, bytes.into(), mode.into()).await {
+        Ok(_) => Ok(Put::Written),
+        Err(object_store::Error::Precondition { .. })
+        | Err(object_store::Error::AlreadyExists { .. }) => Ok(Put::Lost),
+        Err(object_store::Error::NotImplemented { .. }) => Ok(Put::Unsupported),
+        Err(e) => Err(store_error(at, e)),
+    }
+}
+
+/// `<output>/latest.json.lock`.
+#[derive(Serialize, Deserialize)]
+struct LockRecord {
+    holder: String,
+    acquired_at_unix: f64,
+}
+
+/// Takes the lock object (create-if-absent), waiting for a live holder and breaking a stale
+/// one. Breaking is not atomic: two gates that see the same stale lock could both go on, which
+/// needs a holder that died within the last minute and two gates racing after it.
+async fn acquire(lock: &StoreUrl, holder: &str) -> Result<(), RunsError> {
+    let record = LockRecord {
+        holder: holder.to_string(),
+        acquired_at_unix: now_unix(),
+    };
+    let give_up = now_unix() + 2.0 * LOCK_STALE_SECS;
+    let mut attempt = 0;
+    while now_unix() < give_up {
+        match put_conditional(lock, &record, PutMode::Create).await? {
+            Put::Written => return Ok(()),
+            Put::Unsupported => {
+                return Err(RunsError::NoConditionalPut {
+                    url: lock.url.clone(),
+                })
+            }
+            Put::Lost => {}
+        }
+        match get_json::<LockRecord>(lock).await {
+            Ok(Some(held)) if now_unix() - held.acquired_at_unix > LOCK_STALE_SECS => {
+                tracing::warn!(
+                    lock = lock.url,
+                    holder = held.holder,
+                    "breaking a stale lock"
+                );
+                release(lock).await;
+            }
+            // Released meanwhile, still held, or half written by a dying holder: try again.
+            _ => backoff(attempt).await,
+        }
+        attempt = attempt.saturating_add(1);
+    }
+    Err(RunsError::Contended {
+        url: lock.url.clone(),
+        attempts: attempt,
+    })
+}
+
+async fn release(lock: &StoreUrl) {
+    match lock.store.delete(&lock.path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+        // Left behind, it is broken as stale by the next gate.
+        Err(e) => tracing::warn!(lock = lock.url, error = %e, "cannot release the lock"),
+    }
 }
 
 /// What `latest.json` says, if anything has been promoted under `output`.
@@ -344,7 +627,8 @@ pub struct RunListing {
 
 /// The runs under `output`, oldest first, with the one
 /// `latest.json` names marked. A directory without `run.json` (a run of an older version, or
-/// a sampling sub-run) is listed as `unknown`.
+/// a sampling sub-run) is listed as `unknown`; a `running` one whose heartbeat is stale as
+/// `abandoned` (see [`RunRecord::state_at`]).
 pub async fn list_runs(output: &StoreUrl) -> Result<Vec<RunListing>, RunsError> {
     let listed = output
         .store
@@ -355,6 +639,7 @@ pub async fn list_runs(output: &StoreUrl) -> Result<Vec<RunListing>, RunsError> 
             message: e.to_string(),
         })?;
     let latest = latest(output).await?.map(|l| l.job_id);
+    let now = now_unix();
     let mut out = Vec::new();
     for prefix in listed.common_prefixes {
         let Some(job_id) = prefix.filename().map(str::to_string) else {
@@ -365,7 +650,7 @@ pub async fn list_runs(output: &StoreUrl) -> Result<Vec<RunListing>, RunsError> 
         out.push(RunListing {
             state: record
                 .as_ref()
-                .map_or("unknown".to_string(), |r| r.state.clone()),
+                .map_or("unknown".to_string(), |r| r.state_at(now).to_string()),
             latest: latest.as_deref() == Some(job_id.as_str()),
             job_id,
             record,
@@ -533,5 +818,178 @@ mod tests {
             a_row.record.as_ref().unwrap().metrics,
             vec![("VAE".to_string(), 0.30)]
         );
+    }
+}
+
+#[cfg(test)]
+mod store_tests {
+    use super::*;
+    use archetype_eval::report::{ModelRow, ReportHeader};
+
+    fn report(value: f64) -> Report {
+        Report {
+            header: ReportHeader {
+                title: "t".into(),
+                protocol: "p".into(),
+                exclusion: "e".into(),
+                seed: 1,
+                data_fingerprint: "f".into(),
+                lines: Vec::new(),
+            },
+            ks: vec![10],
+            rows: vec![ModelRow {
+                name: "VAE".into(),
+                status: ModelStatus::Evaluated {
+                    users: 5,
+                    skipped: 0,
+                },
+                means: vec![0.0, 0.0, value, 0.0],
+                coverage: Vec::new(),
+            }],
+            significance: None,
+            breakdown: None,
+            sampling: None,
+        }
+    }
+
+    /// Contenders that each beat the old model, all at once: exactly one may win, and every
+    /// run's `promotion.json` must agree with what `latest.json` ends up naming.
+    async fn one_of_many_concurrent_promotions_wins(out: StoreUrl) {
+        let cfg = PromotionConfig {
+            enabled: true,
+            metric: "NDCG@10".into(),
+            model: "best".into(),
+            margin: 0.0,
+        };
+        let old = out.join("old");
+        promote(&out, &old, "old", &cfg, Some(&report(0.10)))
+            .await
+            .unwrap();
+        let n = 8;
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let (out, cfg, barrier) = (out.clone(), cfg.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    let id = format!("run-{i}");
+                    let root = out.join(&id);
+                    barrier.wait().await;
+                    promote(&out, &root, &id, &cfg, Some(&report(0.30))).await
+                })
+            })
+            .collect();
+        let mut promoted = Vec::new();
+        for t in tasks {
+            let d = t.await.unwrap().unwrap();
+            if d.promoted {
+                promoted.push(d.job_id.clone());
+            }
+        }
+        let l = latest(&out).await.unwrap().unwrap();
+        assert_eq!(promoted, vec![l.job_id.clone()], "promoted: {promoted:?}");
+        for i in 0..n {
+            let id = format!("run-{i}");
+            let d: Decision = get_json(&out.join(&id).join(PROMOTION))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(d.promoted, id == l.job_id, "{id}: {}", d.reason);
+            if !d.promoted {
+                assert!(d.reason.contains(&l.job_id), "{id}: {}", d.reason);
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+    async fn concurrent_promotions_on_a_local_store_promote_exactly_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = archetype_job::open_url(&tmp.path().display().to_string()).unwrap();
+        one_of_many_concurrent_promotions_wins(out).await;
+    }
+
+    #[tokio::test]
+    async fn a_stale_lock_left_by_a_dead_gate_is_broken() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = archetype_job::open_url(&tmp.path().display().to_string()).unwrap();
+        let cfg = PromotionConfig {
+            enabled: true,
+            metric: "NDCG@10".into(),
+            model: "best".into(),
+            margin: 0.0,
+        };
+        promote(&out, &out.join("a"), "a", &cfg, Some(&report(0.1)))
+            .await
+            .unwrap();
+        let dead = LockRecord {
+            holder: "dead".into(),
+            acquired_at_unix: now_unix() - 2.0 * LOCK_STALE_SECS,
+        };
+        put_json(&out.join(LATEST_LOCK), &dead).await.unwrap();
+        let d = promote(&out, &out.join("b"), "b", &cfg, Some(&report(0.2)))
+            .await
+            .unwrap();
+        assert!(d.promoted, "{}", d.reason);
+        assert_eq!(latest(&out).await.unwrap().unwrap().job_id, "b");
+        let lock: Option<LockRecord> = get_json(&out.join(LATEST_LOCK)).await.unwrap();
+        assert!(lock.is_none(), "the lock is released");
+    }
+
+    #[tokio::test]
+    async fn a_running_run_whose_heartbeat_stopped_is_listed_as_abandoned() {
+        let out = archetype_job::open_url("memory://runs-abandoned/out").unwrap();
+        let mut dead = started("dead", "n");
+        dead.started_at_unix -= 3600.0;
+        dead.heartbeat_unix = Some(now_unix() - 2.0 * STALE_AFTER_SECS);
+        write_run(&out.join("dead"), &dead).await.unwrap();
+        let mut legacy = started("legacy", "n");
+        legacy.started_at_unix -= 3600.0;
+        legacy.heartbeat_unix = None;
+        write_run(&out.join("legacy"), &legacy).await.unwrap();
+        write_run(&out.join("alive"), &started("alive", "n"))
+            .await
+            .unwrap();
+        let mut done = finished(started("done", "n"), None, None, "NDCG@10", None);
+        done.heartbeat_unix = Some(0.0);
+        write_run(&out.join("done"), &done).await.unwrap();
+        let list = list_runs(&out).await.unwrap();
+        let state = |id: &str| list.iter().find(|l| l.job_id == id).unwrap().state.clone();
+        assert_eq!(state("dead"), "abandoned");
+        assert_eq!(state("legacy"), "abandoned");
+        assert_eq!(state("alive"), "running");
+        assert_eq!(state("done"), "succeeded");
+    }
+
+    #[tokio::test]
+    async fn the_heartbeat_refreshes_run_json_and_stops_before_the_final_record() {
+        let root = archetype_job::open_url("memory://runs-heartbeat/out/job").unwrap();
+        let mut rec = started("job", "n");
+        rec.heartbeat_unix = Some(0.0);
+        write_run(&root, &rec).await.unwrap();
+        let beat = Heartbeat::start(
+            root.clone(),
+            rec.clone(),
+            std::time::Duration::from_millis(10),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let seen: RunRecord = get_json(&root.join(RUN)).await.unwrap().unwrap();
+        assert!(seen.heartbeat_unix.unwrap() > 1.0, "refreshed: {seen:?}");
+        assert_eq!(seen.state_at(now_unix()), "running");
+        beat.stop().await;
+        write_run(&root, &finished(rec, None, None, "NDCG@10", None))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let last: RunRecord = get_json(&root.join(RUN)).await.unwrap().unwrap();
+        assert_eq!(last.state, "succeeded");
+    }
+
+    /// The in-memory store answers without yielding, so a lost update needs contenders on
+    /// several threads to interleave: several rounds make that likely.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+    async fn concurrent_promotions_on_a_memory_store_promote_exactly_one() {
+        for round in 0..500 {
+            let out = archetype_job::open_url(&format!("memory://runs-race-{round}/out")).unwrap();
+            one_of_many_concurrent_promotions_wins(out).await;
+        }
     }
 }

@@ -172,6 +172,20 @@ fn incarnation() -> String {
     s.into_iter().rev().collect()
 }
 
+/// The gRPC status a client acts on: `not_found` (no such run), `failed_precondition` (a
+/// finished run, or another config), `invalid_argument` (not an id).
+pub fn resume_status(e: &crate::resume::ResumeError) -> Status {
+    use crate::resume::ResumeError as E;
+    match e {
+        E::InvalidId { .. } => Status::invalid_argument(e.to_string()),
+        E::NotFound { .. } => Status::not_found(e.to_string()),
+        E::Finished { .. } | E::Promoted { .. } | E::ConfigDiffers { .. } => {
+            Status::failed_precondition(e.to_string())
+        }
+        E::Store { .. } => Status::unavailable(e.to_string()),
+    }
+}
+
 pub struct CoordinatorService {
     pub state: CoordinatorState,
 }
@@ -355,7 +369,11 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         let job_id = if req.resume_job_id.is_empty() {
             crate::job::new_job_id(&config.name)
         } else {
-            crate::job::check_job_id(&req.resume_job_id).map_err(Status::invalid_argument)?;
+            let out = archetype_job::open_url(&config.output.url)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            crate::resume::check(&out, &req.resume_job_id, &config.to_toml())
+                .await
+                .map_err(|e| resume_status(&e))?;
             req.resume_job_id
         };
         let busy = |reg: &Registry| {
@@ -546,4 +564,75 @@ pub async fn start_secure(
         shutdown: Some(tx),
         handle,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runs;
+    use v1::coordinator_server::Coordinator;
+
+    fn config_toml(out: &str, epochs: u32) -> String {
+        archetype_job::JobConfig::from_toml(&format!(
+            "[input]\nevents = [\"e.txt\"]\nusers = \"u.txt\"\n[output]\nurl = \"{out}\"\n\
+             [vae]\nepochs = {epochs}\n"
+        ))
+        .unwrap()
+        .to_toml()
+    }
+
+    async fn run_in(out: &str, id: &str, state: &str, journal_config: Option<&str>) {
+        let root = archetype_job::open_url(out).unwrap().join(id);
+        let mut rec = runs::started(id, "n");
+        rec.state = state.to_string();
+        runs::write_run(&root, &rec).await.unwrap();
+        if let Some(cfg) = journal_config {
+            let summary = crate::summary::JobSummary::build(
+                id,
+                &archetype_job::JobConfig::from_toml(cfg).unwrap(),
+                &archetype_job::JobLayout::new(&root, id),
+                &[],
+                Vec::new(),
+                &[],
+                Default::default(),
+            );
+            let mut j = crate::journal::Journal::new(id, cfg);
+            crate::journal::record(&root, &mut j, "aggregate", &summary)
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn resume_is_refused_for_unknown_finished_or_reconfigured_runs() {
+        let out = "memory://server-resume/out";
+        let cfg = config_toml(out, 3);
+        run_in(out, "promoted", "succeeded", Some(&cfg)).await;
+        run_in(out, "cut", "running", Some(&cfg)).await;
+        let svc = CoordinatorService {
+            state: CoordinatorState::new(1_000, 5_000),
+        };
+        let submit = |id: &str, config_toml: &str| {
+            svc.submit_job(Request::new(v1::SubmitJobRequest {
+                config_toml: config_toml.to_string(),
+                resume_job_id: id.to_string(),
+            }))
+        };
+        let code = |r: Result<Response<v1::SubmitJobReply>, Status>| r.unwrap_err().code();
+        assert_eq!(
+            code(submit("promoted", &cfg).await),
+            tonic::Code::FailedPrecondition
+        );
+        assert_eq!(code(submit("nope", &cfg).await), tonic::Code::NotFound);
+        let other = submit("cut", &config_toml(out, 5)).await.unwrap_err();
+        assert_eq!(other.code(), tonic::Code::FailedPrecondition);
+        assert!(
+            other.message().contains("vae.epochs"),
+            "{}",
+            other.message()
+        );
+        assert!(svc.state.lock().submitted.is_empty(), "nothing was queued");
+        let resumed = submit("cut", &cfg).await.unwrap().into_inner();
+        assert_eq!(resumed.job_id, "cut");
+    }
 }
