@@ -967,15 +967,19 @@ async fn submit(
     let sec = archetype_ops::security::ClientSecurity::load(&security)?;
     let channel = sec.connect(&coordinator).await?;
     let mut client = archetype_proto::CoordinatorClient::new(channel);
-    let id = client
+    let submitted = client
         .submit_job(v1::SubmitJobRequest {
             config_toml: cfg.to_toml(),
             resume_job_id: resume.unwrap_or_default(),
         })
-        .await
-        .map_err(|s| anyhow::anyhow!(sec.explain("the job submission", &s)))?
-        .into_inner()
-        .job_id;
+        .await;
+    let id = match submitted {
+        Ok(r) => r.into_inner().job_id,
+        Err(s) => bail!(
+            "{}",
+            sec.explain_at(&coordinator, "the job submission", &s).await
+        ),
+    };
     println!("submitted {id}");
     if no_wait {
         return Ok(());

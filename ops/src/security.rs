@@ -648,4 +648,32 @@ mod tests {
         let e = c.connect("http://127.0.0.1:1").await.unwrap_err();
         assert!(e.to_string().contains("not https://"), "{e}");
     }
+
+    /// A fake server that answers whatever it reads with `reply` (or hangs up).
+    async fn answering(reply: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = l.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = l.accept().await {
+                let mut b = [0u8; 64];
+                let _ = s.read(&mut b).await;
+                let _ = s.write_all(reply).await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_tls_record_in_answer_says_the_port_speaks_tls_and_nothing_else_does() {
+        // A TLS alert (handshake_failure) and a ServerHello's record header.
+        assert!(speaks_tls(&answering(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]).await).await);
+        assert!(speaks_tls(&answering(&[0x16, 0x03, 0x03, 0x00, 0x40]).await).await);
+        // An HTTP/2 server's GOAWAY, and a hang-up.
+        assert!(!speaks_tls(&answering(&[0x00, 0x00, 0x08, 0x07, 0x00]).await).await);
+        assert!(!speaks_tls(&answering(&[]).await).await);
+        assert!(!speaks_tls("http://127.0.0.1:1").await);
+    }
 }

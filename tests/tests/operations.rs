@@ -246,6 +246,14 @@ fn mutual_tls_and_a_token_guard_the_coordinator_and_the_gate_promotes_only_a_bet
     assert!(t.contains("requires a client certificate"), "{t}");
     let t = refused_worker(&url, &tls(&creds.pki, &rogue), Some("s3cret-cluster-token"));
     assert!(t.contains("not signed by --tls-ca"), "{t}");
+    // A plaintext client at the TLS port is told what the port speaks (it used to see only
+    // "h2 protocol error").
+    let plain = format!("http://127.0.0.1:{port}");
+    let t = refused_worker(&plain, &[], Some("s3cret-cluster-token"));
+    assert!(
+        t.contains("speaks TLS on this port: use https://127.0.0.1"),
+        "{t}"
+    );
     let cfg = tmp.path().join("job.toml");
     std::fs::write(
         &cfg,
