@@ -12,6 +12,13 @@ pub enum StoreError {
     Url { url: String, message: String },
     #[error("unsupported scheme `{scheme}` in `{url}` (use file://, memory://, s3:// or gs://)")]
     Scheme { url: String, scheme: String },
+    #[error(
+        "no credentials for `{url}`: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or \
+         AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN (IRSA), or AWS_CONTAINER_CREDENTIALS_* \
+         (ECS, EKS Pod Identity); AWS_SKIP_SIGNATURE=true for a public bucket; or, on EC2 with \
+         an instance role, ARCHETYPE_S3_INSTANCE_METADATA=1 to ask the instance metadata endpoint"
+    )]
+    NoS3Credentials { url: String },
     #[error("cannot open the store of `{url}`: {source}")]
     Open {
         url: String,
@@ -113,6 +120,13 @@ pub fn open_url(raw: &str) -> Result<StoreUrl, StoreError> {
             })
         }
         "s3" => {
+            // Without this the builder falls back to the instance metadata endpoint, which
+            // off EC2 means a wait and an error that never says credentials are missing.
+            if !s3_credentials_configured(|k| std::env::var(k).ok()) {
+                return Err(StoreError::NoS3Credentials {
+                    url: raw.to_string(),
+                });
+            }
             let store = object_store::aws::AmazonS3Builder::from_env()
                 .with_url(raw)
                 .build()
@@ -141,6 +155,21 @@ pub fn open_url(raw: &str) -> Result<StoreUrl, StoreError> {
     }
 }
 
+/// Whether the environment (read through `var`) names a source of S3 credentials other than
+/// an unrequested instance metadata endpoint.
+fn s3_credentials_configured(var: impl Fn(&str) -> Option<String>) -> bool {
+    let set = |k: &str| var(k).is_some_and(|v| !v.trim().is_empty());
+    let yes = |k: &str| {
+        var(k).is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true"))
+    };
+    (set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY"))
+        || set("AWS_WEB_IDENTITY_TOKEN_FILE")
+        || set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        || set("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        || yes("AWS_SKIP_SIGNATURE")
+        || yes("ARCHETYPE_S3_INSTANCE_METADATA")
+}
+
 fn url_path(url: &url::Url, raw: &str) -> Result<Path, StoreError> {
     Path::from_url_path(url.path()).map_err(|e| StoreError::Url {
         url: raw.to_string(),
@@ -152,6 +181,62 @@ fn url_path(url: &url::Url, raw: &str) -> Result<Path, StoreError> {
 mod tests {
     use super::*;
     use object_store::{ObjectStoreExt, PutPayload};
+
+    #[test]
+    fn s3_without_any_credentials_source_is_refused_naming_the_options() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(!s3_credentials_configured(env(&[])));
+        assert!(!s3_credentials_configured(env(&[(
+            "AWS_ACCESS_KEY_ID",
+            "AKIA"
+        )])));
+        assert!(!s3_credentials_configured(env(&[(
+            "AWS_SKIP_SIGNATURE",
+            "false"
+        )])));
+        for ok in [
+            &[
+                ("AWS_ACCESS_KEY_ID", "AKIA"),
+                ("AWS_SECRET_ACCESS_KEY", "x"),
+            ][..],
+            &[("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token")],
+            &[(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "http://169.254.170.23/v1",
+            )],
+            &[("AWS_SKIP_SIGNATURE", "true")],
+            &[("ARCHETYPE_S3_INSTANCE_METADATA", "1")],
+        ] {
+            assert!(s3_credentials_configured(env(ok)), "{ok:?}");
+        }
+        let e = StoreError::NoS3Credentials {
+            url: "s3://b/x".into(),
+        };
+        let text = e.to_string();
+        assert!(text.contains("no credentials for `s3://b/x`"), "{text}");
+        assert!(text.contains("AWS_ACCESS_KEY_ID"), "{text}");
+    }
+
+    /// When this process's environment has no S3 credentials, opening an `s3://` URL fails at
+    /// once, naming them, and asks no endpoint (it returns before any client is built).
+    #[test]
+    fn opening_s3_without_credentials_fails_at_once() {
+        if s3_credentials_configured(|k| std::env::var(k).ok()) {
+            return; // a developer's shell with credentials: nothing to show here
+        }
+        let e = open_url("s3://archetype-test-bucket/x").err();
+        assert!(
+            matches!(e, Some(StoreError::NoS3Credentials { .. })),
+            "{e:?}"
+        );
+    }
 
     #[tokio::test]
     async fn memory_urls_share_one_store_per_name() {
