@@ -817,7 +817,9 @@ impl JobConfig {
             )));
         }
         if self.cluster.heartbeat_ms == 0 {
-            return bad("cluster.heartbeat_ms must be at least 1: 0 makes workers heartbeat in a busy loop");
+            return bad(
+                "cluster.heartbeat_ms must be at least 1: 0 makes workers heartbeat in a busy loop",
+            );
         }
         if self.output.row_group_rows == 0 {
             return bad("output.row_group_rows must be at least 1: 0 writes one row group per row");
@@ -925,7 +927,10 @@ impl JobConfig {
         if m.local.enabled && m.local.iterations == 0 {
             return bad("als.local.iterations must be at least 1 when als.local.enabled");
         }
-        for (key, k) in [("als.factors", m.factors), ("als.local.factors", m.local.factors)] {
+        for (key, k) in [
+            ("als.factors", m.factors),
+            ("als.local.factors", m.local.factors),
+        ] {
             if k > MAX_ALS_FACTORS {
                 return Err(ConfigError::Invalid(format!(
                     "{key} = {k} is above {MAX_ALS_FACTORS}: lower {key}"
