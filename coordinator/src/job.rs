@@ -15,6 +15,7 @@ use archetype_job::config::{SplitProtocol, VaeGate};
 
 use crate::evaluation;
 use crate::journal;
+use crate::memory;
 use crate::plan::{assign, plan_shards};
 use crate::runs;
 use crate::server::{CoordinatorState, WorkerEntry};
@@ -31,6 +32,9 @@ pub enum JobError {
     Worker { worker: String, error: String },
     #[error("{0}")]
     Output(String),
+    /// The same on every attempt: never retried.
+    #[error(transparent)]
+    MemoryPlan(#[from] crate::memory::MemoryPlanError),
 }
 
 /// A job id that sorts by submission time and names the job.
@@ -293,7 +297,7 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
     if summary.error.is_none() && config.als.enabled && !journal.is_done("als") {
         set_status(state, &job_id, "als", "");
         let t = Instant::now();
-        match training_phase(&mut cluster, &config, &layout, "als").await {
+        match training_phase(&mut cluster, &config, &layout, "als", &summary.kept).await {
             Ok(v) => summary.als = Some(v),
             Err(e) => {
                 error!(job = job_id, error = %e, "ALS phase failed");
@@ -308,7 +312,7 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
     if summary.error.is_none() && config.vae.enabled && !journal.is_done("vae") {
         set_status(state, &job_id, "vae", "");
         let t = Instant::now();
-        match training_phase(&mut cluster, &config, &layout, "vae").await {
+        match training_phase(&mut cluster, &config, &layout, "vae", &summary.kept).await {
             Ok(v) => summary.vae = Some(v),
             Err(e) => {
                 error!(job = job_id, error = %e, "VAE phase failed");
@@ -558,7 +562,9 @@ async fn training_phase(
     config: &JobConfig,
     layout: &JobLayout,
     phase: &'static str,
+    kept: &crate::summary::Kept,
 ) -> Result<serde_json::Value, JobError> {
+    check_memory(cluster, config, kept, phase)?;
     let config_toml = config.to_toml();
     let threads = config.cluster.threads as u32;
     let results = cluster
@@ -597,6 +603,38 @@ async fn training_phase(
             "the {phase} phase returned nothing member 0 wrote: {e}"
         ))
     })
+}
+
+/// Refuses a training phase whose memory plan does not fit a member, before any task starts.
+fn check_memory(
+    cluster: &Cluster<'_>,
+    config: &JobConfig,
+    kept: &crate::summary::Kept,
+    phase: &str,
+) -> Result<(), JobError> {
+    let n = cluster.members.len();
+    let need = if phase == "als" {
+        memory::als_need(config, kept, n)
+    } else {
+        memory::vae_need(config, kept, n)
+    };
+    let members: Vec<memory::MemberMemory> = cluster
+        .members
+        .iter()
+        .map(|m| memory::MemberMemory {
+            host: m.info.hostname.clone(),
+            available: m.info.memory_bytes,
+        })
+        .collect();
+    info!(
+        job = cluster.job_id,
+        phase,
+        need_bytes = need.bytes,
+        detail = need.detail,
+        "memory plan"
+    );
+    memory::check(&need, &members)?;
+    Ok(())
 }
 
 /// The paper's "VAE sampling" experiment: `sampling.runs` whole jobs on data sets of

@@ -35,6 +35,7 @@ pub mod evaluation;
 pub mod job;
 pub mod journal;
 pub mod local;
+pub mod memory;
 pub mod plan;
 pub mod runs;
 pub mod server;
