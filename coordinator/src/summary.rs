@@ -16,6 +16,8 @@ pub struct MemberSummary {
     pub hostname: String,
     pub timely_address: String,
     pub cores: u32,
+    /// What the worker could count on when it registered (MemAvailable, or the room under
+    /// its cgroup limit when lower): what the memory plan compares against.
     pub memory_bytes: u64,
     pub gpus: Vec<String>,
     pub shards: usize,

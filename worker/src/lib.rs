@@ -41,6 +41,7 @@ pub mod device;
 pub mod evaluate;
 pub mod faults;
 pub mod ground_truth;
+pub mod host_memory;
 pub mod ingest;
 pub mod local_models;
 pub mod metrics;

@@ -344,7 +344,7 @@ async fn register(
             cores: std::thread::available_parallelism()
                 .map(|n| n.get() as u32)
                 .unwrap_or(1),
-            memory_bytes: sys.total_memory(),
+            memory_bytes: crate::host_memory::available_bytes(sys.total_memory()),
             gpus: gpus_seen(),
             timely_address: timely_address.to_string(),
             threads: opts.threads as u32,
