@@ -29,12 +29,58 @@ pub enum JobError {
     #[error("{0}")]
     Cluster(String),
     #[error("worker {worker} failed: {error}")]
-    Worker { worker: String, error: String },
+    Worker {
+        worker: String,
+        error: String,
+        /// The worker says the same task would fail the same way again.
+        deterministic: bool,
+    },
     #[error("{0}")]
     Output(String),
     /// The same on every attempt: never retried.
     #[error(transparent)]
     MemoryPlan(#[from] crate::memory::MemoryPlanError),
+}
+
+impl JobError {
+    /// Whether a retry would meet the same failure: a plan that cannot fit, a task a worker
+    /// refuses. Only the loss of a member is worth re-forming the cluster for.
+    pub fn is_deterministic(&self) -> bool {
+        match self {
+            JobError::Plan(_) | JobError::MemoryPlan(_) => true,
+            JobError::Worker { deterministic, .. } => *deterministic,
+            JobError::Cluster(_) | JobError::Output(_) => false,
+        }
+    }
+}
+
+/// What a phase does after an attempt failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Fail the phase with the attempt's error: it would fail the same way again.
+    Fail,
+    /// Members were lost, but the job has used up `cluster.max_retries`.
+    GiveUp,
+    /// Re-form the cluster without the lost members and redo the phase.
+    Retry,
+}
+
+/// The retry decision: only a loss (a member that died or went silent) is retried, and only
+/// while re-formations are left; a failure that would repeat fails at once, even when members
+/// were lost with it (a worker that refuses its task may take its peers down).
+pub fn after_failure(
+    failure: &JobError,
+    lost: usize,
+    reformed: usize,
+    max_retries: u32,
+) -> AfterFailure {
+    if lost == 0 || failure.is_deterministic() {
+        AfterFailure::Fail
+    } else if reformed as u64 >= u64::from(max_retries) {
+        AfterFailure::GiveUp
+    } else {
+        AfterFailure::Retry
+    }
 }
 
 /// A job id that sorts by submission time and names the job.
@@ -364,6 +410,7 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
         }
     }
     summary.recoveries = cluster.recoveries_with(&summary.recoveries);
+    summary.finish(t0.elapsed().as_secs_f64());
     for (phase, secs) in &summary.phase_seconds {
         telemetry::set_job_seconds(&job_id, phase, *secs);
     }
@@ -971,6 +1018,7 @@ impl<'a> Cluster<'a> {
     ) -> Result<Vec<v1::TaskResult>, JobError> {
         let mut attempt = 0u32;
         loop {
+            let attempt_started = Instant::now();
             if let Some(dir) = &phase.clear {
                 journal::clear_prefix(dir).await.map_err(JobError::Output)?;
             }
@@ -1011,7 +1059,13 @@ impl<'a> Cluster<'a> {
             // leaves, and must not be taken for a lost one).
             let lost = lost_members(self.state, &tasks, self.config.cluster.lease_ms).await;
             self.state.abort_tasks(&ids, &failure.to_string());
-            if lost.is_empty() {
+            let decision = after_failure(
+                &failure,
+                lost.len(),
+                self.recoveries.len(),
+                self.config.cluster.max_retries,
+            );
+            if decision == AfterFailure::Fail {
                 return Err(failure);
             }
             let mut record = Recovery {
@@ -1022,9 +1076,10 @@ impl<'a> Cluster<'a> {
                     .map(|(id, why)| format!("{id} ({why})"))
                     .collect(),
                 error: failure.to_string(),
+                attempt_seconds: failed_at.duration_since(attempt_started).as_secs_f64(),
                 reform_seconds: 0.0,
             };
-            if self.recoveries.len() as u32 >= self.config.cluster.max_retries {
+            if decision == AfterFailure::GiveUp {
                 let earlier: Vec<String> = self
                     .recoveries
                     .iter()
@@ -1224,6 +1279,7 @@ async fn watch(
                         failure = Some(JobError::Worker {
                             worker: worker_id.clone(),
                             error: r.error.clone(),
+                            deterministic: r.deterministic,
                         });
                     }
                     done.push(r.clone());
@@ -1320,5 +1376,53 @@ async fn watch(
             return Ok(done);
         }
         let _ = tokio::time::timeout(Duration::from_millis(200), notified).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(deterministic: bool) -> JobError {
+        JobError::Worker {
+            worker: "w1".into(),
+            error: "task config: invalid".into(),
+            deterministic,
+        }
+    }
+
+    fn lost() -> JobError {
+        JobError::Cluster("cluster member w2 was lost during als".into())
+    }
+
+    #[test]
+    fn a_failure_that_would_repeat_is_not_retried_even_with_a_loss() {
+        assert_eq!(after_failure(&worker(true), 1, 0, 3), AfterFailure::Fail);
+        assert_eq!(after_failure(&worker(false), 1, 0, 3), AfterFailure::Retry);
+        let plan = JobError::MemoryPlan(crate::memory::MemoryPlanError::TooLarge {
+            key: "als.factors",
+            value: "100000".into(),
+            model: "WMF-ALS",
+            need: crate::memory::Bytes(80_000_000_000),
+            detail: String::new(),
+            member: 0,
+            host: "h".into(),
+            have: crate::memory::Bytes(23_000_000_000),
+            shared: String::new(),
+        });
+        assert_eq!(after_failure(&plan, 2, 0, 3), AfterFailure::Fail);
+        assert_eq!(
+            after_failure(&JobError::Plan("x".into()), 1, 0, 3),
+            AfterFailure::Fail
+        );
+    }
+
+    #[test]
+    fn only_losses_are_retried_while_retries_last() {
+        assert_eq!(after_failure(&lost(), 0, 0, 3), AfterFailure::Fail);
+        assert_eq!(after_failure(&lost(), 1, 0, 3), AfterFailure::Retry);
+        assert_eq!(after_failure(&lost(), 1, 2, 3), AfterFailure::Retry);
+        assert_eq!(after_failure(&lost(), 1, 3, 3), AfterFailure::GiveUp);
+        assert_eq!(after_failure(&lost(), 1, 0, 0), AfterFailure::GiveUp);
     }
 }

@@ -375,6 +375,13 @@ fn task_process_index(task: &v1::Task) -> u32 {
     }
 }
 
+/// Fails a task the worker refuses before starting it: the same task would be refused again,
+/// so the coordinator must not retry it.
+fn refuse(result: &mut v1::TaskResult, error: String) {
+    result.error = error;
+    result.deterministic = true;
+}
+
 async fn run_task(
     client: &mut Client,
     worker_id: &str,
@@ -415,20 +422,23 @@ async fn run_task(
             return result;
         }
         None => {
-            result.error = "unknown task kind".to_string();
+            refuse(&mut result, "unknown task kind".to_string());
             return result;
         }
     };
     let config = match JobConfig::from_toml(&agg.config_toml) {
         Ok(c) => c,
         Err(e) => {
-            result.error = format!("task config: {e}");
+            refuse(&mut result, format!("task config: {e}"));
             return result;
         }
     };
     let shards: Option<Vec<ShardSpec>> = agg.shards.iter().map(shard_from_wire).collect();
     let Some(shards) = shards else {
-        result.error = "task names a shard of unknown kind or encoding".to_string();
+        refuse(
+            &mut result,
+            "task names a shard of unknown kind or encoding".to_string(),
+        );
         return result;
     };
     let threads = if agg.threads > 0 {
@@ -501,12 +511,12 @@ async fn run_evaluate(result: &mut v1::TaskResult, task: &v1::Task, ev: &v1::Eva
     let config = match JobConfig::from_toml(&ev.config_toml) {
         Ok(c) => c,
         Err(e) => {
-            result.error = format!("task config: {e}");
+            refuse(result, format!("task config: {e}"));
             return;
         }
     };
     let Some(split) = Split::parse(&ev.split) else {
-        result.error = format!("unknown split `{}`", ev.split);
+        refuse(result, format!("unknown split `{}`", ev.split));
         return;
     };
     let root = match archetype_job::open_url(&ev.output_url) {
@@ -559,7 +569,7 @@ async fn run_archetypes(result: &mut v1::TaskResult, task: &v1::Task, at: &v1::A
     let (config, root) = match task_setup(&at.config_toml, &at.output_url) {
         Ok(x) => x,
         Err(e) => {
-            result.error = e;
+            refuse(result, e);
             return;
         }
     };
@@ -597,7 +607,7 @@ async fn run_als(
     let (config, _root) = match task_setup(&at.config_toml, &at.output_url) {
         Ok(x) => x,
         Err(e) => {
-            result.error = e;
+            refuse(result, e);
             return;
         }
     };
@@ -689,7 +699,7 @@ async fn run_vae(
     let (config, _root) = match task_setup(&vt.config_toml, &vt.output_url) {
         Ok(x) => x,
         Err(e) => {
-            result.error = e;
+            refuse(result, e);
             return;
         }
     };
@@ -780,7 +790,7 @@ async fn run_context(result: &mut v1::TaskResult, task: &v1::Task, ct: &v1::Cont
     let (config, root) = match task_setup(&ct.config_toml, &ct.output_url) {
         Ok(x) => x,
         Err(e) => {
-            result.error = e;
+            refuse(result, e);
             return;
         }
     };
