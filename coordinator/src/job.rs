@@ -1400,11 +1400,13 @@ mod tests {
         assert_eq!(after_failure(&worker(true), 1, 0, 3), AfterFailure::Fail);
         assert_eq!(after_failure(&worker(false), 1, 0, 3), AfterFailure::Retry);
         let plan = JobError::MemoryPlan(crate::memory::MemoryPlanError::TooLarge {
-            key: "als.factors",
-            value: "100000".into(),
-            model: "WMF-ALS",
-            need: crate::memory::Bytes(80_000_000_000),
-            detail: String::new(),
+            need: Box::new(crate::memory::Need {
+                model: "WMF-ALS",
+                bytes: 80_000_000_000,
+                key: "als.factors",
+                value: "100000".into(),
+                detail: String::new(),
+            }),
             member: 0,
             host: "h".into(),
             have: crate::memory::Bytes(23_000_000_000),

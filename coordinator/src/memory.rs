@@ -14,15 +14,12 @@ use crate::summary::Kept;
 #[derive(Debug, thiserror::Error)]
 pub enum MemoryPlanError {
     #[error(
-        "{key} = {value} needs {need} per member for {model} ({detail}) but member {member} \
-         (host {host}) has {have} available{shared}: lower {key}"
+        "{} = {} needs {} per member for {} ({}) but member {member} (host {host}) has {have} \
+         available{shared}: lower {}",
+        need.key, need.value, Bytes(need.bytes), need.model, need.detail, need.key
     )]
     TooLarge {
-        key: &'static str,
-        value: String,
-        model: &'static str,
-        need: Bytes,
-        detail: String,
+        need: Box<Need>,
         member: usize,
         host: String,
         have: Bytes,
@@ -71,7 +68,7 @@ pub fn als_need(config: &JobConfig, kept: &Kept, members: usize) -> Need {
     let k = config.als.factors;
     let m = member_bytes(shape, kept.interactions, k, members, config.cluster.threads);
     let detail = format!(
-        "(users + tracks) x factors x 4 B = ({} + {}) x {k} x 4 B = {}, k x k solves {}, \
+        "dense factors (users + tracks) x factors x 4 B = ({} + {}) x {k} x 4 B = {}, k x k solves {}, \
          the member's share of {} pairs {}",
         kept.users,
         kept.tracks,
@@ -125,8 +122,9 @@ pub fn vae_need(config: &JobConfig, kept: &Kept, members: usize) -> Need {
     let data = user_rows_bytes(kept.users, kept.interactions);
     let t = threads as u64;
     let detail = format!(
-        "{threads} replica(s) x (parameters, gradient, Adam moments of tracks x hidden x 2 + \
-         ... = {} + activations of {} users x tracks per step = {}) + user rows {}",
+        "{threads} replica(s) x (weights, gradient, two Adam moments and an all-reduce \
+         buffer of tracks x hidden x 2 + hidden x latent x 3 + ... parameters = {} + \
+         activations of {} users x tracks per step = {}) + user rows {}",
         Bytes(r.parameters),
         v.batch.div_ceil(replicas),
         Bytes(r.activations),
@@ -157,11 +155,7 @@ pub fn check(need: &Need, members: &[MemberMemory]) -> Result<(), MemoryPlanErro
         let host_need = need.bytes.saturating_mul(on_host);
         if host_need > m.available {
             return Err(MemoryPlanError::TooLarge {
-                key: need.key,
-                value: need.value.clone(),
-                model: need.model,
-                need: Bytes(need.bytes),
-                detail: need.detail.clone(),
+                need: Box::new(need.clone()),
                 member: i,
                 host: m.host.clone(),
                 have: Bytes(m.available),
