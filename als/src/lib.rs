@@ -25,6 +25,7 @@ pub mod confidence;
 pub mod gather;
 pub mod local;
 pub mod mailbox;
+pub mod memory;
 pub mod model;
 pub mod train;
 

@@ -15,6 +15,7 @@ use archetype_job::config::{SplitProtocol, VaeGate};
 
 use crate::evaluation;
 use crate::journal;
+use crate::memory;
 use crate::plan::{assign, plan_shards};
 use crate::runs;
 use crate::server::{CoordinatorState, WorkerEntry};
@@ -28,12 +29,61 @@ pub enum JobError {
     #[error("{0}")]
     Cluster(String),
     #[error("worker {worker} failed: {error}")]
-    Worker { worker: String, error: String },
+    Worker {
+        worker: String,
+        error: String,
+        /// The worker says the same task would fail the same way again.
+        deterministic: bool,
+    },
     #[error("{0}")]
     Output(String),
     /// The job's id names a run it may not write into.
     #[error(transparent)]
     Resume(#[from] crate::resume::ResumeError),
+    /// The same on every attempt: never retried.
+    #[error(transparent)]
+    MemoryPlan(#[from] crate::memory::MemoryPlanError),
+}
+
+impl JobError {
+    /// Whether a retry would meet the same failure: a plan that cannot fit, a task a worker
+    /// refuses. Only the loss of a member is worth re-forming the cluster for.
+    pub fn is_deterministic(&self) -> bool {
+        match self {
+            JobError::Plan(_) | JobError::MemoryPlan(_) | JobError::Resume(_) => true,
+            JobError::Worker { deterministic, .. } => *deterministic,
+            JobError::Cluster(_) | JobError::Output(_) => false,
+        }
+    }
+}
+
+/// What a phase does after an attempt failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Fail the phase with the attempt's error: it would fail the same way again.
+    Fail,
+    /// Members were lost, but the job has used up `cluster.max_retries`.
+    GiveUp,
+    /// Re-form the cluster without the lost members and redo the phase.
+    Retry,
+}
+
+/// The retry decision: only a loss (a member that died or went silent) is retried, and only
+/// while re-formations are left; a failure that would repeat fails at once, even when members
+/// were lost with it (a worker that refuses its task may take its peers down).
+pub fn after_failure(
+    failure: &JobError,
+    lost: usize,
+    reformed: usize,
+    max_retries: u32,
+) -> AfterFailure {
+    if lost == 0 || failure.is_deterministic() {
+        AfterFailure::Fail
+    } else if reformed as u64 >= u64::from(max_retries) {
+        AfterFailure::GiveUp
+    } else {
+        AfterFailure::Retry
+    }
 }
 
 /// A job id that sorts by submission time and names the job.
@@ -295,7 +345,7 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
     if summary.error.is_none() && config.als.enabled && !journal.is_done("als") {
         set_status(state, &job_id, "als", "");
         let t = Instant::now();
-        match training_phase(&mut cluster, &config, &layout, "als").await {
+        match training_phase(&mut cluster, &config, &layout, "als", &summary.kept).await {
             Ok(v) => summary.als = Some(v),
             Err(e) => {
                 error!(job = job_id, error = %e, "ALS phase failed");
@@ -310,7 +360,7 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
     if summary.error.is_none() && config.vae.enabled && !journal.is_done("vae") {
         set_status(state, &job_id, "vae", "");
         let t = Instant::now();
-        match training_phase(&mut cluster, &config, &layout, "vae").await {
+        match training_phase(&mut cluster, &config, &layout, "vae", &summary.kept).await {
             Ok(v) => summary.vae = Some(v),
             Err(e) => {
                 error!(job = job_id, error = %e, "VAE phase failed");
@@ -362,6 +412,7 @@ async fn run_job_inner(state: &CoordinatorState, run: JobRun) -> Result<JobSumma
         }
     }
     summary.recoveries = cluster.recoveries_with(&summary.recoveries);
+    summary.finish(t0.elapsed().as_secs_f64());
     for (phase, secs) in &summary.phase_seconds {
         telemetry::set_job_seconds(&job_id, phase, *secs);
     }
@@ -561,7 +612,9 @@ async fn training_phase(
     config: &JobConfig,
     layout: &JobLayout,
     phase: &'static str,
+    kept: &crate::summary::Kept,
 ) -> Result<serde_json::Value, JobError> {
+    check_memory(cluster, config, kept, phase)?;
     let config_toml = config.to_toml();
     let threads = config.cluster.threads as u32;
     let results = cluster
@@ -602,6 +655,38 @@ async fn training_phase(
             "the {phase} phase returned nothing member 0 wrote: {e}"
         ))
     })
+}
+
+/// Refuses a training phase whose memory plan does not fit a member, before any task starts.
+fn check_memory(
+    cluster: &Cluster<'_>,
+    config: &JobConfig,
+    kept: &crate::summary::Kept,
+    phase: &str,
+) -> Result<(), JobError> {
+    let n = cluster.members.len();
+    let need = if phase == "als" {
+        memory::als_need(config, kept, n)
+    } else {
+        memory::vae_need(config, kept, n)
+    };
+    let members: Vec<memory::MemberMemory> = cluster
+        .members
+        .iter()
+        .map(|m| memory::MemberMemory {
+            host: m.info.hostname.clone(),
+            available: m.info.memory_bytes,
+        })
+        .collect();
+    info!(
+        job = cluster.job_id,
+        phase,
+        need_bytes = need.bytes,
+        detail = need.detail,
+        "memory plan"
+    );
+    memory::check(&need, &members)?;
+    Ok(())
 }
 
 /// The paper's "VAE sampling" experiment: `sampling.runs` whole jobs on data sets of
@@ -955,6 +1040,7 @@ impl<'a> Cluster<'a> {
     ) -> Result<Vec<v1::TaskResult>, JobError> {
         let mut attempt = 0u32;
         loop {
+            let attempt_started = Instant::now();
             if let Some(dir) = &phase.clear {
                 journal::clear_prefix(dir).await.map_err(JobError::Output)?;
             }
@@ -999,7 +1085,13 @@ impl<'a> Cluster<'a> {
             // leaves, and must not be taken for a lost one).
             let lost = lost_members(self.state, &tasks, self.config.cluster.lease_ms).await;
             self.state.abort_tasks(&ids, &failure.to_string());
-            if lost.is_empty() {
+            let decision = after_failure(
+                &failure,
+                lost.len(),
+                self.recoveries.len(),
+                self.config.cluster.max_retries,
+            );
+            if decision == AfterFailure::Fail {
                 return Err(failure);
             }
             let mut record = Recovery {
@@ -1010,9 +1102,10 @@ impl<'a> Cluster<'a> {
                     .map(|(id, why)| format!("{id} ({why})"))
                     .collect(),
                 error: failure.to_string(),
+                attempt_seconds: failed_at.duration_since(attempt_started).as_secs_f64(),
                 reform_seconds: 0.0,
             };
-            if self.recoveries.len() as u32 >= self.config.cluster.max_retries {
+            if decision == AfterFailure::GiveUp {
                 let earlier: Vec<String> = self
                     .recoveries
                     .iter()
@@ -1212,6 +1305,7 @@ async fn watch(
                         failure = Some(JobError::Worker {
                             worker: worker_id.clone(),
                             error: r.error.clone(),
+                            deterministic: r.deterministic,
                         });
                     }
                     done.push(r.clone());
@@ -1342,5 +1436,50 @@ mod tests {
             other => panic!("{:?}", other.map(|s| s.job_id)),
         }
         assert_eq!(runs::read_run(&root).await.unwrap(), Some(rec));
+    }
+
+    fn worker(deterministic: bool) -> JobError {
+        JobError::Worker {
+            worker: "w1".into(),
+            error: "task config: invalid".into(),
+            deterministic,
+        }
+    }
+
+    fn lost() -> JobError {
+        JobError::Cluster("cluster member w2 was lost during als".into())
+    }
+
+    #[test]
+    fn a_failure_that_would_repeat_is_not_retried_even_with_a_loss() {
+        assert_eq!(after_failure(&worker(true), 1, 0, 3), AfterFailure::Fail);
+        assert_eq!(after_failure(&worker(false), 1, 0, 3), AfterFailure::Retry);
+        let plan = JobError::MemoryPlan(crate::memory::MemoryPlanError::TooLarge {
+            need: Box::new(crate::memory::Need {
+                model: "WMF-ALS",
+                bytes: 80_000_000_000,
+                key: "als.factors",
+                value: "100000".into(),
+                detail: String::new(),
+            }),
+            member: 0,
+            host: "h".into(),
+            have: crate::memory::Bytes(23_000_000_000),
+            shared: String::new(),
+        });
+        assert_eq!(after_failure(&plan, 2, 0, 3), AfterFailure::Fail);
+        assert_eq!(
+            after_failure(&JobError::Plan("x".into()), 1, 0, 3),
+            AfterFailure::Fail
+        );
+    }
+
+    #[test]
+    fn only_losses_are_retried_while_retries_last() {
+        assert_eq!(after_failure(&lost(), 0, 0, 3), AfterFailure::Fail);
+        assert_eq!(after_failure(&lost(), 1, 0, 3), AfterFailure::Retry);
+        assert_eq!(after_failure(&lost(), 1, 2, 3), AfterFailure::Retry);
+        assert_eq!(after_failure(&lost(), 1, 3, 3), AfterFailure::GiveUp);
+        assert_eq!(after_failure(&lost(), 1, 0, 0), AfterFailure::GiveUp);
     }
 }

@@ -16,6 +16,8 @@ pub struct MemberSummary {
     pub hostname: String,
     pub timely_address: String,
     pub cores: u32,
+    /// What the worker could count on when it registered (MemAvailable, or the room under
+    /// its cgroup limit when lower): what the memory plan compares against.
     pub memory_bytes: u64,
     pub gpus: Vec<String>,
     pub shards: usize,
@@ -54,6 +56,10 @@ pub struct Recovery {
     pub lost: Vec<String>,
     /// How the attempt failed.
     pub error: String,
+    /// From the attempt's start to its failure: work the phase's time includes but its
+    /// result does not show.
+    #[serde(default)]
+    pub attempt_seconds: f64,
     /// From the failure to the re-formed cluster.
     pub reform_seconds: f64,
 }
@@ -226,6 +232,13 @@ impl JobSummary {
         }
     }
 
+    /// Sets `total` to the job's wall time, failed attempts and failed phases included: the
+    /// phases set it as they end, so a job that failed after the aggregation showed the
+    /// aggregation's time as its total.
+    pub fn finish(&mut self, wall_seconds: f64) {
+        self.phase_seconds.insert("total".into(), wall_seconds);
+    }
+
     /// Writes `summary.json` when the job succeeded (its presence marks the tables complete),
     /// `failed.json` otherwise.
     pub async fn write(&self, layout: &JobLayout) -> Result<(), object_store::Error> {
@@ -260,9 +273,10 @@ impl JobSummary {
         for r in &self.recoveries {
             let _ = writeln!(
                 s,
-                "  recovered   {} attempt {}: lost {}; cluster re-formed in {:.1} s",
+                "  recovered   {} attempt {} failed after {:.1} s: lost {}; cluster re-formed in {:.1} s",
                 r.phase,
                 r.attempt,
+                r.attempt_seconds,
                 r.lost.join(", "),
                 r.reform_seconds
             );
@@ -384,6 +398,8 @@ impl JobSummary {
             "archetypes",
             "context",
             "als",
+            "vae",
+            "sampling",
             "evaluate",
             "total",
         ]
@@ -516,6 +532,38 @@ mod tests {
         );
         let capped = resolve_samples(&shards, &lines, vec![bad(3, 2), bad(1, 5), bad(0, 4)], 2);
         assert_eq!(capped.len(), 2);
+    }
+
+    fn failed_summary() -> JobSummary {
+        let config =
+            JobConfig::from_toml("[input]\nevents = [\"e.txt\"]\nusers = \"u.txt\"\n").unwrap();
+        let root = archetype_job::open_url("memory://out").unwrap();
+        let layout = JobLayout::new(&root, "j");
+        // As the aggregation leaves it: its time, and `total` at its end.
+        let phases = BTreeMap::from([("aggregate".to_string(), 0.1), ("total".to_string(), 0.11)]);
+        let mut s = JobSummary::build("j", &config, &layout, &[], Vec::new(), &[], phases);
+        s.phase_seconds.insert("vae".into(), 38.5);
+        s.recoveries.push(Recovery {
+            phase: "vae".into(),
+            attempt: 0,
+            lost: vec!["w1 (deregistered)".into()],
+            error: "lost".into(),
+            attempt_seconds: 12.25,
+            reform_seconds: 1.5,
+        });
+        s.error = Some("VAE phase failed".into());
+        s
+    }
+
+    #[test]
+    fn total_is_the_wall_time_of_a_failed_job() {
+        let mut s = failed_summary();
+        s.finish(40.0);
+        assert_eq!(s.phase_seconds["total"], 40.0);
+        let text = s.render();
+        assert!(text.contains("vae 38.50s"), "{text}");
+        assert!(text.contains("total 40.00s"), "{text}");
+        assert!(text.contains("attempt 0 failed after 12.2 s"), "{text}");
     }
 
     #[test]

@@ -741,6 +741,22 @@ impl Default for ClusterConfig {
     }
 }
 
+/// Local workers are processes on the coordinator's host, each with its own copy of the
+/// tables it reads and an all-to-all timely mesh (n^2 connections). A fixed cap rather than a
+/// multiple of this host's cores keeps a config valid or invalid wherever it is loaded;
+/// beyond 64 processes one host gains nothing that `cluster.threads` does not give cheaper.
+pub const MAX_LOCAL_WORKERS: usize = 64;
+
+/// Each row solve is a k x k system (O(k^3) for Cholesky, a k x k Gram per thread): at 4,096
+/// factors that is 64 MiB per thread and hours per iteration, whatever the data; published
+/// WMF models use at most about 1,000.
+pub const MAX_ALS_FACTORS: usize = 4_096;
+
+/// `vae.hidden x vae.latent` weights exist three times over (mu, log-variance, dec1), each
+/// with a gradient and two Adam moments: at 16,384 x 16,384 that is 13 GB per replica before
+/// a single track is counted (the paper: 1,200 x 600).
+pub const MAX_VAE_WIDTH: usize = 16_384;
+
 impl JobConfig {
     /// Reads a TOML file and applies `key.path=value` overrides (values are TOML literals;
     /// anything that does not parse as one is taken as a string).
@@ -791,6 +807,25 @@ impl JobConfig {
         }
         if self.cluster.workers == 0 || self.cluster.threads == 0 {
             return bad("cluster.workers and cluster.threads must be at least 1");
+        }
+        if self.cluster.spawn_local_workers && self.cluster.workers > MAX_LOCAL_WORKERS {
+            return Err(ConfigError::Invalid(format!(
+                "cluster.workers = {} with cluster.spawn_local_workers = true starts that many \
+                 processes on this host; at most {MAX_LOCAL_WORKERS}: use cluster.threads for \
+                 more parallelism on one host",
+                self.cluster.workers
+            )));
+        }
+        if self.cluster.heartbeat_ms == 0 {
+            return bad(
+                "cluster.heartbeat_ms must be at least 1: 0 makes workers heartbeat in a busy loop",
+            );
+        }
+        if self.output.row_group_rows == 0 {
+            return bad("output.row_group_rows must be at least 1: 0 writes one row group per row");
+        }
+        if self.ingest.max_line_bytes == 0 {
+            return bad("ingest.max_line_bytes must be at least 1: 0 rejects every row");
         }
         if self.ingest.shard_bytes == 0 || self.ingest.chunk_bytes == 0 {
             return bad("ingest.shard_bytes and ingest.chunk_bytes must be positive");
@@ -886,6 +921,22 @@ impl JobConfig {
         if m.factors == 0 || m.cg_steps == 0 {
             return bad("als.factors and als.cg_steps must be at least 1");
         }
+        if m.iterations == 0 {
+            return bad("als.iterations must be at least 1: 0 trains nothing and writes no model");
+        }
+        if m.local.enabled && m.local.iterations == 0 {
+            return bad("als.local.iterations must be at least 1 when als.local.enabled");
+        }
+        for (key, k) in [
+            ("als.factors", m.factors),
+            ("als.local.factors", m.local.factors),
+        ] {
+            if k > MAX_ALS_FACTORS {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} = {k} is above {MAX_ALS_FACTORS}: lower {key}"
+                )));
+            }
+        }
         if !(m.lambda.is_finite() && m.lambda >= 0.0) {
             return bad("als.lambda must be a number >= 0");
         }
@@ -898,6 +949,13 @@ impl JobConfig {
         let v = &self.vae;
         if v.hidden == 0 || v.latent == 0 || v.batch == 0 {
             return bad("vae.hidden, vae.latent and vae.batch must be at least 1");
+        }
+        for (key, n) in [("vae.hidden", v.hidden), ("vae.latent", v.latent)] {
+            if n > MAX_VAE_WIDTH {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} = {n} is above {MAX_VAE_WIDTH}: lower {key}"
+                )));
+            }
         }
         if !(v.lr.is_finite() && v.lr > 0.0 && v.beta_cap.is_finite() && v.beta_cap >= 0.0) {
             return bad("vae.lr must be a number > 0 and vae.beta_cap a number >= 0");
@@ -1070,6 +1128,55 @@ mod tests {
             let e = JobConfig::from_toml_with(MINIMAL, "t", &[bad.to_string()]).unwrap_err();
             assert!(e.to_string().contains(says), "{bad}: {e}");
         }
+    }
+
+    fn refused(o: &str) -> String {
+        JobConfig::from_toml_with(MINIMAL, "t", &[o.to_string()])
+            .expect_err(o)
+            .to_string()
+    }
+
+    #[test]
+    fn zero_sizes_are_refused_naming_the_key() {
+        for (bad, key) in [
+            ("output.row_group_rows=0", "output.row_group_rows"),
+            ("als.iterations=0", "als.iterations"),
+            ("als.local.iterations=0", "als.local.iterations"),
+            ("cluster.heartbeat_ms=0", "cluster.heartbeat_ms"),
+            ("ingest.max_line_bytes=0", "ingest.max_line_bytes"),
+        ] {
+            let e = refused(bad);
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_naming_the_key() {
+        for (bad, key) in [
+            ("als.factors=100000", "als.factors"),
+            ("als.local.factors=100000", "als.local.factors"),
+            ("vae.hidden=1000000", "vae.hidden"),
+            ("vae.latent=1000000", "vae.latent"),
+            ("cluster.workers=1000", "cluster.workers"),
+        ] {
+            let e = refused(bad);
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+        // At the bounds, and workers that register from elsewhere, are accepted.
+        let o: Vec<String> = [
+            "als.factors=4096",
+            "vae.hidden=16384",
+            "vae.latent=16384",
+            "cluster.workers=64",
+        ]
+        .map(String::from)
+        .to_vec();
+        JobConfig::from_toml_with(MINIMAL, "t", &o).unwrap();
+        let o = vec![
+            "cluster.workers=1000".to_string(),
+            "cluster.spawn_local_workers=false".to_string(),
+        ];
+        JobConfig::from_toml_with(MINIMAL, "t", &o).unwrap();
     }
 
     #[test]

@@ -382,3 +382,41 @@ fn a_member_that_never_comes_back_fails_the_job_after_the_retries_with_every_los
     // No summary marks the tables as complete.
     assert!(!job_root(&out).join("aggregate/summary.json").exists());
 }
+
+#[test]
+fn a_job_that_fails_in_training_reports_its_wall_time_as_total() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    data(&d);
+    let out = tmp.path().join("out");
+    let cfg = tmp.path().join("job.toml");
+    // ALS loses its only member and no retry is left: the job fails after the aggregation,
+    // which used to leave `total` at the aggregation's end.
+    let text = job_text(&d, &out, "127.0.0.1:0", true)
+        .replace("workers = 2", "workers = 1")
+        .replace("max_retries = 3", "max_retries = 0");
+    std::fs::write(&cfg, text).unwrap();
+    let summary = tmp.path().join("s.json");
+    let o = run(&cfg, &summary, &[("ARCHETYPE_FAILPOINT", "als:1")]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    let s = json(&summary);
+    assert!(
+        s["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ALS phase failed"),
+        "{s}"
+    );
+    let secs = |p: &str| s["phase_seconds"][p].as_f64().unwrap_or(0.0);
+    let phases: f64 = ["aggregate", "archetypes", "context", "als"]
+        .iter()
+        .map(|p| secs(p))
+        .sum();
+    assert!(secs("als") > 0.0, "{s}");
+    assert!(
+        secs("total") >= phases,
+        "total {} < phases {phases}: {s}",
+        secs("total")
+    );
+}

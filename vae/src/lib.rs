@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod collective;
 pub mod data;
 pub mod gpu;
+pub mod memory;
 pub mod model;
 pub mod params;
 pub mod spec;

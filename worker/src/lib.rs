@@ -42,6 +42,7 @@ pub mod evaluate;
 pub mod faults;
 pub mod ground_truth;
 pub mod handshake;
+pub mod host_memory;
 pub mod ingest;
 pub mod local_models;
 pub mod metrics;

@@ -344,7 +344,7 @@ async fn register(
             cores: std::thread::available_parallelism()
                 .map(|n| n.get() as u32)
                 .unwrap_or(1),
-            memory_bytes: sys.total_memory(),
+            memory_bytes: crate::host_memory::available_bytes(sys.total_memory()),
             gpus: gpus_seen(),
             timely_address: timely_address.to_string(),
             threads: opts.threads as u32,
@@ -381,6 +381,13 @@ fn task_process_index(task: &v1::Task) -> u32 {
         Some(Kind::Vae(t)) => t.process_index,
         Some(Kind::Archetypes(_)) | None => 0,
     }
+}
+
+/// Fails a task the worker refuses before starting it: the same task would be refused again,
+/// so the coordinator must not retry it.
+fn refuse(result: &mut v1::TaskResult, error: String) {
+    result.error = error;
+    result.deterministic = true;
 }
 
 async fn run_task(
@@ -423,20 +430,23 @@ async fn run_task(
             return result;
         }
         None => {
-            result.error = "unknown task kind".to_string();
+            refuse(&mut result, "unknown task kind".to_string());
             return result;
         }
     };
     let config = match JobConfig::from_toml(&agg.config_toml) {
         Ok(c) => c,
         Err(e) => {
-            result.error = format!("task config: {e}");
+            refuse(&mut result, format!("task config: {e}"));
             return result;
         }
     };
     let shards: Option<Vec<ShardSpec>> = agg.shards.iter().map(shard_from_wire).collect();
     let Some(shards) = shards else {
-        result.error = "task names a shard of unknown kind or encoding".to_string();
+        refuse(
+            &mut result,
+            "task names a shard of unknown kind or encoding".to_string(),
+        );
         return result;
     };
     let threads = if agg.threads > 0 {
@@ -510,12 +520,12 @@ async fn run_evaluate(result: &mut v1::TaskResult, task: &v1::Task, ev: &v1::Eva
     let config = match JobConfig::from_toml(&ev.config_toml) {
         Ok(c) => c,
         Err(e) => {
-            result.error = format!("task config: {e}");
+            refuse(result, format!("task config: {e}"));
             return;
         }
     };
     let Some(split) = Split::parse(&ev.split) else {
-        result.error = format!("unknown split `{}`", ev.split);
+        refuse(result, format!("unknown split `{}`", ev.split));
         return;
     };
     let root = match archetype_job::open_url(&ev.output_url) {
@@ -568,7 +578,7 @@ async fn run_archetypes(result: &mut v1::TaskResult, task: &v1::Task, at: &v1::A
     let (config, root) = match task_setup(&at.config_toml, &at.output_url) {
         Ok(x) => x,
         Err(e) => {
-            result.error = e;
+            refuse(result, e);
             return;
         }
     };
@@ -606,7 +616,7 @@ async fn run_als(
     let (config, _root) = match task_setup(&at.config_toml, &at.output_url) {
         Ok(x) => x,
         Err(e) => {
-            result.error = e;
+            refuse(result, e);
             return;
         }
     };
@@ -699,7 +709,7 @@ async fn run_vae(
     let (config, _root) = match task_setup(&vt.config_toml, &vt.output_url) {
         Ok(x) => x,
         Err(e) => {
-            result.error = e;
+            refuse(result, e);
             return;
         }
     };
@@ -791,7 +801,7 @@ async fn run_context(result: &mut v1::TaskResult, task: &v1::Task, ct: &v1::Cont
     let (config, root) = match task_setup(&ct.config_toml, &ct.output_url) {
         Ok(x) => x,
         Err(e) => {
-            result.error = e;
+            refuse(result, e);
             return;
         }
     };
