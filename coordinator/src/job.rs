@@ -132,7 +132,7 @@ pub async fn run_job(state: &CoordinatorState, run: JobRun) -> Result<JobSummary
     let layout = JobLayout::new(&out_root, &job_id);
     // Also checked at submission; here it covers the jobs a restarted coordinator takes up
     // and a run that finished while its resubmission waited in the queue.
-    match crate::resume::check(&out_root, &job_id, &run.config.to_toml()).await {
+    match crate::resume::check_run(&out_root, &job_id, &run.config.to_toml()).await {
         Ok(()) | Err(crate::resume::ResumeError::NotFound { .. }) => {}
         Err(e) => {
             set_status(state, &job_id, "failed", &e.to_string());

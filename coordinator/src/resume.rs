@@ -56,10 +56,20 @@ pub fn check_job_id(id: &str) -> Result<(), ResumeError> {
     }
 }
 
-/// Checks that `job_id` under `output` can be resumed with `config_toml` (as
-/// `JobConfig::to_toml` writes it, which is what the journal keeps).
+/// Checks that a job id a user gave names a run under `output` that can be resumed with
+/// `config_toml` (as `JobConfig::to_toml` writes it, which is what the journal keeps).
 pub async fn check(output: &StoreUrl, job_id: &str, config_toml: &str) -> Result<(), ResumeError> {
     check_job_id(job_id)?;
+    check_run(output, job_id, config_toml).await
+}
+
+/// [`check`] without the id's spelling: for the ids the coordinator makes itself, such as
+/// the sampling runs' `<job>/sampling/run-<i>`.
+pub async fn check_run(
+    output: &StoreUrl,
+    job_id: &str,
+    config_toml: &str,
+) -> Result<(), ResumeError> {
     let root = output.join(job_id);
     let store = |message: String| ResumeError::Store {
         job_id: job_id.to_string(),
