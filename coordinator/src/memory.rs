@@ -118,7 +118,12 @@ pub fn vae_need(config: &JobConfig, kept: &Kept, members: usize) -> Need {
         },
         variant,
     };
-    let r = replica_bytes(&spec, v.batch.div_ceil(replicas));
+    // A step never holds more users than there are: a batch above them is the whole set.
+    let step_users = v
+        .batch
+        .min(usize::try_from(kept.users).unwrap_or(usize::MAX))
+        .max(1);
+    let r = replica_bytes(&spec, step_users.div_ceil(replicas));
     let data = user_rows_bytes(kept.users, kept.interactions);
     let t = threads as u64;
     let detail = format!(
@@ -126,7 +131,7 @@ pub fn vae_need(config: &JobConfig, kept: &Kept, members: usize) -> Need {
          buffer of tracks x hidden x 2 + hidden x latent x 3 + ... parameters = {} + \
          activations of {} users x tracks per step = {}) + user rows {}",
         Bytes(r.parameters),
-        v.batch.div_ceil(replicas),
+        step_users.div_ceil(replicas),
         Bytes(r.activations),
         Bytes(data)
     );
@@ -256,6 +261,12 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.ends_with("lower vae.batch"), "{e}");
+        // A batch above the users costs what the users do.
+        let all = vae_need(&config(&["vae.batch=120000"]), &kept(), 2).bytes;
+        assert_eq!(
+            vae_need(&config(&["vae.batch=9000000"]), &kept(), 2).bytes,
+            all
+        );
         check(
             &vae_need(&config(&[]), &kept(), 2),
             &hosts(&[("a", 32.0), ("b", 32.0)]),
