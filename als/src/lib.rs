@@ -22,10 +22,10 @@
 
 pub mod blocks;
 pub mod confidence;
+pub mod factor_memory;
 pub mod gather;
 pub mod local;
 pub mod mailbox;
-pub mod memory;
 pub mod model;
 pub mod train;
 

@@ -17,7 +17,6 @@ use archetype_archetypes::pca::PcaParams;
 use archetype_archetypes::planted::{generate, study_shapes};
 use archetype_archetypes::quality::adjusted_rand_index;
 use archetype_archetypes::search::{select, GridCell, SearchParams};
-use archetype_archetypes::tsne::TsneParams;
 use archetype_archetypes::{run, Params};
 
 /// How close to the grid's best pair a choice must come.
@@ -26,15 +25,7 @@ const TOLERANCE: f64 = 0.05;
 fn params() -> Params {
     Params {
         pca: PcaParams::default(),
-        search: SearchParams {
-            perplexities: vec![
-                1.0, 2.0, 3.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 50.0,
-            ],
-            min_cluster_sizes: vec![2, 3, 4, 5],
-            xi: 0.05,
-            neighbours: 5,
-            tsne: TsneParams::default(),
-        },
+        search: SearchParams::paper(),
         idf_threshold: 4.2,
         top_tracks: 20,
     }

@@ -47,6 +47,22 @@ pub struct SearchParams {
     pub tsne: TsneParams,
 }
 
+impl SearchParams {
+    /// The paper's grid (Sec. 3.2): twelve t-SNE perplexities x OPTICS minimum cluster sizes
+    /// 2 to 5, with xi 0.05 and 5 neighbours for the map's k-NN preservation (a tie-break).
+    pub fn paper() -> SearchParams {
+        SearchParams {
+            perplexities: vec![
+                1.0, 2.0, 3.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 50.0,
+            ],
+            min_cluster_sizes: vec![2, 3, 4, 5],
+            xi: 0.05,
+            neighbours: 5,
+            tsne: TsneParams::default(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GridCell {
     pub perplexity: f64,

@@ -15,7 +15,7 @@ use archetype_job::config::{SplitProtocol, VaeGate};
 
 use crate::evaluation;
 use crate::journal;
-use crate::memory;
+use crate::memory_plan;
 use crate::plan::{assign, plan_shards};
 use crate::runs;
 use crate::server::{CoordinatorState, WorkerEntry};
@@ -42,7 +42,7 @@ pub enum JobError {
     Resume(#[from] crate::resume::ResumeError),
     /// The same on every attempt: never retried.
     #[error(transparent)]
-    MemoryPlan(#[from] crate::memory::MemoryPlanError),
+    MemoryPlan(#[from] crate::memory_plan::MemoryPlanError),
 }
 
 impl JobError {
@@ -666,14 +666,14 @@ fn check_memory(
 ) -> Result<(), JobError> {
     let n = cluster.members.len();
     let need = if phase == "als" {
-        memory::als_need(config, kept, n)
+        memory_plan::als_need(config, kept, n)
     } else {
-        memory::vae_need(config, kept, n)
+        memory_plan::vae_need(config, kept, n)
     };
-    let members: Vec<memory::MemberMemory> = cluster
+    let members: Vec<memory_plan::MemberMemory> = cluster
         .members
         .iter()
-        .map(|m| memory::MemberMemory {
+        .map(|m| memory_plan::MemberMemory {
             host: m.info.hostname.clone(),
             available: m.info.memory_bytes,
         })
@@ -685,7 +685,7 @@ fn check_memory(
         detail = need.detail,
         "memory plan"
     );
-    memory::check(&need, &members)?;
+    memory_plan::check(&need, &members)?;
     Ok(())
 }
 
@@ -1454,8 +1454,8 @@ mod tests {
     fn a_failure_that_would_repeat_is_not_retried_even_with_a_loss() {
         assert_eq!(after_failure(&worker(true), 1, 0, 3), AfterFailure::Fail);
         assert_eq!(after_failure(&worker(false), 1, 0, 3), AfterFailure::Retry);
-        let plan = JobError::MemoryPlan(crate::memory::MemoryPlanError::TooLarge {
-            need: Box::new(crate::memory::Need {
+        let plan = JobError::MemoryPlan(crate::memory_plan::MemoryPlanError::TooLarge {
+            need: Box::new(crate::memory_plan::Need {
                 model: "WMF-ALS",
                 bytes: 80_000_000_000,
                 key: "als.factors",
@@ -1464,7 +1464,7 @@ mod tests {
             }),
             member: 0,
             host: "h".into(),
-            have: crate::memory::Bytes(23_000_000_000),
+            have: crate::memory_plan::Bytes(23_000_000_000),
             shared: String::new(),
         });
         assert_eq!(after_failure(&plan, 2, 0, 3), AfterFailure::Fail);

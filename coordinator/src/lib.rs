@@ -38,7 +38,7 @@ pub mod evaluation;
 pub mod job;
 pub mod journal;
 pub mod local;
-pub mod memory;
+pub mod memory_plan;
 pub mod plan;
 pub mod resume;
 pub mod runs;

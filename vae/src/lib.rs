@@ -13,9 +13,9 @@ pub mod checkpoint;
 pub mod collective;
 pub mod data;
 pub mod gpu;
-pub mod memory;
 pub mod model;
 pub mod params;
+pub mod replica_memory;
 pub mod spec;
 pub mod train;
 

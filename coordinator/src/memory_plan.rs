@@ -3,10 +3,10 @@
 //! registration. A plan that cannot fit fails the job at once, naming the config key to
 //! change, rather than letting every worker abort in the allocator and be retried as lost.
 
-use archetype_als::memory::member_bytes;
+use archetype_als::factor_memory::member_bytes;
 use archetype_als::Shape;
 use archetype_job::JobConfig;
-use archetype_vae::memory::{replica_bytes, user_rows_bytes};
+use archetype_vae::replica_memory::{replica_bytes, user_rows_bytes};
 use archetype_vae::{ModelSpec, Variant};
 
 use crate::summary::Kept;
